@@ -1,0 +1,112 @@
+package shard
+
+import "github.com/cespare/xxhash/v2"
+
+// Canonical key layout. Every tag contributes key 0x00 value 0x00, in
+// ascending key order; then 0x01 and the metric name. Tag keys, tag values and
+// metric names never contain bytes below 0x20 (decoders reject control bytes,
+// as line-protocol v2 does), so the layout is unambiguous. The tags come first
+// so a parser can hash the tag part of a line once and then finish the hash
+// for each field (see KeyBuilder).
+const (
+	tagSep    = 0x00
+	metricSep = 0x01
+)
+
+// Hash is the series hash: xxhash64 of the canonical key.
+func Hash(key []byte) uint64 { return xxhash.Sum64(key) }
+
+// Tag is one decoded tag of a canonical key.
+type Tag struct{ Key, Value []byte }
+
+// KeyBuilder builds canonical keys for the points of one input line. Tags must
+// be added in ascending key order without duplicates (decoders sort them).
+//
+//	b.Begin()
+//	b.AddTag(k, v) ...
+//	b.SetMetricPrefix(measurement, "_")
+//	key, hash := b.Key(fieldName) // once per field
+type KeyBuilder struct {
+	buf       []byte
+	prefixLen int
+	// digest holds the hash state after the prefix, so each field only hashes
+	// its own bytes; copying it is cheaper than rehashing a 100-byte key.
+	digest xxhash.Digest
+}
+
+// Begin starts a new key.
+func (b *KeyBuilder) Begin() { b.buf = b.buf[:0] }
+
+// AddTag appends one tag.
+func (b *KeyBuilder) AddTag(key, value []byte) {
+	b.buf = append(b.buf, key...)
+	b.buf = append(b.buf, tagSep)
+	b.buf = append(b.buf, value...)
+	b.buf = append(b.buf, tagSep)
+}
+
+// SetMetricPrefix ends the tag part and appends the first part of the metric
+// name (for line protocol: measurement + separator). It must follow the tags.
+func (b *KeyBuilder) SetMetricPrefix(parts ...[]byte) {
+	b.buf = append(b.buf, metricSep)
+	for _, p := range parts {
+		b.buf = append(b.buf, p...)
+	}
+	b.prefixLen = len(b.buf)
+	b.digest.Reset()
+	b.digest.Write(b.buf)
+}
+
+// Key completes the key with suffix (for line protocol: the field key) and
+// returns it with its hash. The key is VALID ONLY UNTIL THE NEXT CALL to any
+// KeyBuilder method.
+func (b *KeyBuilder) Key(suffix []byte) ([]byte, uint64) {
+	b.buf = append(b.buf[:b.prefixLen], suffix...)
+	d := b.digest
+	d.Write(suffix)
+	return b.buf, d.Sum64()
+}
+
+// AppendKey appends a canonical key built from a metric and tags sorted by
+// key. It is the slow, obvious form of KeyBuilder, for tests and tools.
+func AppendKey(dst []byte, metric []byte, tags []Tag) []byte {
+	for _, t := range tags {
+		dst = append(dst, t.Key...)
+		dst = append(dst, tagSep)
+		dst = append(dst, t.Value...)
+		dst = append(dst, tagSep)
+	}
+	dst = append(dst, metricSep)
+	return append(dst, metric...)
+}
+
+// SplitKey decodes a canonical key: it returns the metric and appends the
+// tags to tags. The returned slices alias key. ok is false if key is not in
+// the canonical layout.
+func SplitKey(key []byte, tags []Tag) (metric []byte, out []Tag, ok bool) {
+	i := 0
+	for i < len(key) {
+		if key[i] == metricSep {
+			return key[i+1:], tags, true
+		}
+		k := i
+		for i < len(key) && key[i] != tagSep {
+			i++
+		}
+		if i == len(key) {
+			return nil, tags, false
+		}
+		ke := i
+		i++
+		v := i
+		for i < len(key) && key[i] != tagSep {
+			i++
+		}
+		if i == len(key) {
+			return nil, tags, false
+		}
+		tags = append(tags, Tag{Key: key[k:ke], Value: key[v:i]})
+		i++
+	}
+	return nil, tags, false
+}

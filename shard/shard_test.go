@@ -1,0 +1,211 @@
+package shard
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestKeyBuilderMatchesAppendKey(t *testing.T) {
+	var b KeyBuilder
+	tags := []Tag{{[]byte("cpu"), []byte("cpu0")}, {[]byte("host"), []byte("h 1,=x")}}
+	b.Begin()
+	for _, tg := range tags {
+		b.AddTag(tg.Key, tg.Value)
+	}
+	b.SetMetricPrefix([]byte("cpu"), []byte("_"))
+	for _, field := range []string{"usage_idle", "u", "a_much_longer_field_name_than_the_others_to_cross_32_bytes"} {
+		key, h := b.Key([]byte(field))
+		want := AppendKey(nil, []byte("cpu_"+field), tags)
+		if !bytes.Equal(key, want) {
+			t.Fatalf("key %q, want %q", key, want)
+		}
+		if h != Hash(want) {
+			t.Fatalf("incremental hash %x != Hash %x", h, Hash(want))
+		}
+		metric, got, ok := SplitKey(key, nil)
+		if !ok || string(metric) != "cpu_"+field || len(got) != 2 ||
+			string(got[1].Key) != "host" || string(got[1].Value) != "h 1,=x" {
+			t.Fatalf("SplitKey(%q) = %q %q %v", key, metric, got, ok)
+		}
+	}
+	// No tags.
+	b.Begin()
+	b.SetMetricPrefix([]byte("m"))
+	key, _ := b.Key(nil)
+	if metric, tg, ok := SplitKey(key, nil); !ok || string(metric) != "m" || len(tg) != 0 {
+		t.Fatalf("SplitKey(%q) = %q %v %v", key, metric, tg, ok)
+	}
+	for _, bad := range []string{"", "k", "k\x00v", "k\x00v\x00"} {
+		if _, _, ok := SplitKey([]byte(bad), nil); ok {
+			t.Errorf("SplitKey(%q) accepted a non-canonical key", bad)
+		}
+	}
+}
+
+func TestTableGrowthAndLookup(t *testing.T) {
+	tab := NewTable(nil)
+	const n = 100000
+	key := func(i int) []byte { return fmt.Appendf(nil, "host=h%d\x00\x01metric_%d", i%1000, i) }
+	for i := range n {
+		k := key(i)
+		if _, ok := tab.Lookup(Hash(k), k); ok {
+			t.Fatalf("key %d found before insert", i)
+		}
+		idx, err := tab.Insert(Hash(k), k)
+		if err != nil || idx != uint32(i) {
+			t.Fatalf("insert %d: idx %d err %v", i, idx, err)
+		}
+	}
+	if tab.Len() != n {
+		t.Fatalf("Len %d", tab.Len())
+	}
+	for i := range n {
+		k := key(i)
+		idx, ok := tab.Lookup(Hash(k), k)
+		if !ok || idx != uint32(i) || !bytes.Equal(tab.Key(idx), k) {
+			t.Fatalf("lookup %d: idx %d ok %v", i, idx, ok)
+		}
+	}
+	if load := float64(n) / float64(len(tab.slots)); load > 7.0/8 || load < 7.0/16 {
+		t.Fatalf("load factor %.2f outside [7/16, 7/8]", load)
+	}
+}
+
+// TestForcedCollisions gives every key the same hash: the table must still
+// keep them apart by comparing keys, through inserts, deletes and growth.
+func TestForcedCollisions(t *testing.T) {
+	same := func([]byte) uint64 { return 0xdeadbeefcafef00d }
+	tab := NewTable(same)
+	const n = 300
+	for i := range n {
+		k := fmt.Appendf(nil, "k%d", i)
+		if _, ok := tab.Lookup(same(k), k); ok {
+			t.Fatalf("colliding key %d merged with another series", i)
+		}
+		if _, err := tab.Insert(same(k), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i += 2 {
+		k := fmt.Appendf(nil, "k%d", i)
+		idx, _ := tab.Lookup(same(k), k)
+		tab.Delete(idx)
+	}
+	for i := range n {
+		k := fmt.Appendf(nil, "k%d", i)
+		idx, ok := tab.Lookup(same(k), k)
+		if ok != (i%2 == 1) {
+			t.Fatalf("key %d: found=%v after deleting evens", i, ok)
+		}
+		if ok && string(tab.Key(idx)) != string(k) {
+			t.Fatalf("key %d maps to %q", i, tab.Key(idx))
+		}
+	}
+}
+
+// TestTableAgainstMap runs random inserts and deletes with a weak hash (few
+// distinct values, long probe runs that wrap around) against a Go map.
+func TestTableAgainstMap(t *testing.T) {
+	weak := func(k []byte) uint64 { return Hash(k) & 0xf00000000000000f }
+	for _, hash := range []func([]byte) uint64{nil, weak} {
+		h := hash
+		if h == nil {
+			h = Hash
+		}
+		tab := NewTable(hash)
+		ref := map[string]uint32{}
+		rng := rand.New(rand.NewPCG(1, 2))
+		for op := range 200000 {
+			k := fmt.Appendf(nil, "series-%d", rng.IntN(3000))
+			idx, ok := tab.Lookup(h(k), k)
+			want, wantOK := ref[string(k)]
+			if ok != wantOK || (ok && idx != want) {
+				t.Fatalf("op %d: lookup %q = %d,%v want %d,%v", op, k, idx, ok, want, wantOK)
+			}
+			switch {
+			case !ok:
+				idx, err := tab.Insert(h(k), k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ref[string(k)] = idx
+			case rng.IntN(2) == 0:
+				tab.Delete(idx)
+				delete(ref, string(k))
+			}
+			if tab.Len() != len(ref) {
+				t.Fatalf("op %d: Len %d want %d", op, tab.Len(), len(ref))
+			}
+		}
+		for k, idx := range ref {
+			if got := string(tab.Key(idx)); got != k {
+				t.Fatalf("index %d holds %q, want %q", idx, got, k)
+			}
+		}
+	}
+}
+
+func TestArenaCompaction(t *testing.T) {
+	tab := NewTable(nil)
+	big := bytes.Repeat([]byte("x"), 60000)
+	var live [][]byte
+	for i := range 200 {
+		k := append(fmt.Appendf(nil, "%04d", i), big...)
+		idx, err := tab.Insert(Hash(k), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%4 == 0 {
+			live = append(live, k)
+		} else {
+			tab.Delete(idx)
+		}
+	}
+	if tab.deadBytes > tab.liveBytes+arenaChunkMax {
+		t.Fatalf("dead bytes %d not compacted (live %d)", tab.deadBytes, tab.liveBytes)
+	}
+	if mem := tab.MemoryBytes(); mem > 4*len(live)*len(big) {
+		t.Fatalf("memory %d for %d live keys of %d bytes", mem, len(live), len(big))
+	}
+	for _, k := range live {
+		idx, ok := tab.Lookup(Hash(k), k)
+		if !ok || !bytes.Equal(tab.Key(idx), k) {
+			t.Fatalf("key %q lost by compaction", k[:4])
+		}
+	}
+	if _, err := tab.Insert(1, make([]byte, MaxKeyLen+1)); err != ErrKeyTooLong {
+		t.Fatalf("oversized key: err %v", err)
+	}
+}
+
+func TestShardOfSpread(t *testing.T) {
+	counts := make([]int, 7)
+	for i := range 70000 {
+		counts[ShardOf(Hash(fmt.Appendf(nil, "s%d", i)), 7)]++
+	}
+	for s, c := range counts {
+		if c < 9000 || c > 11000 {
+			t.Fatalf("shard %d got %d of 70000", s, c)
+		}
+	}
+}
+
+func TestPagedPool(t *testing.T) {
+	var p Paged[uint64]
+	*p.At(5000) = 7
+	if p.Get(10) != nil || p.Get(PageSize+1) == nil || p.Get(PageSize*3) != nil || *p.Get(5000) != 7 {
+		t.Fatal("Paged Get/At disagree")
+	}
+	pool := p.Release(nil)
+	if len(pool) != 1 || p.NumPages() != 0 {
+		t.Fatalf("Release: %d pages, %d left", len(pool), p.NumPages())
+	}
+	pool[0][5000&pageMask] = 0
+	var q Paged[uint64]
+	*q.AtPooled(1, &pool) = 3
+	if len(pool) != 0 || *q.Get(1) != 3 {
+		t.Fatal("AtPooled did not take the pooled page")
+	}
+}

@@ -1,0 +1,55 @@
+package window
+
+import "math"
+
+// Stream tracks the watermark of one input stream (a Kafka partition, or the
+// whole offline input) and judges lateness against it alone, so what is
+// counted depends only on that stream's order, never on thread timing.
+type Stream struct {
+	fineStep int64
+	lateness int64
+	max      int64
+	seen     bool
+}
+
+// NewStream returns a stream with nothing seen yet.
+func NewStream(c *Config) Stream {
+	return Stream{fineStep: c.FineStep(), lateness: int64(c.Lateness), max: math.MinInt64}
+}
+
+// Accept observes a valid point at t (Unix ns) and reports whether it is on
+// time: false when the finest window containing t ends at or before the
+// stream's watermark. Only valid points (numeric, finite, not too far in the
+// future) may be passed, so bad input never moves a watermark.
+func (s *Stream) Accept(t int64) bool {
+	if t > s.max {
+		s.max = t
+		s.seen = true
+	}
+	return WindowStart(t, s.fineStep)+s.fineStep > s.Watermark()
+}
+
+// Watermark returns the stream watermark: newest timestamp minus lateness, or
+// math.MinInt64 if the stream has delivered nothing.
+func (s *Stream) Watermark() int64 {
+	if !s.seen {
+		return math.MinInt64
+	}
+	if s.max < math.MinInt64+s.lateness {
+		return math.MinInt64
+	}
+	return s.max - s.lateness
+}
+
+// Seen reports whether the stream has delivered a valid point.
+func (s *Stream) Seen() bool { return s.seen }
+
+// WindowStart returns the start of the epoch-aligned window of length step
+// containing t (floor division, also for negative t).
+func WindowStart(t, step int64) int64 {
+	m := t % step
+	if m < 0 {
+		m += step
+	}
+	return t - m
+}
