@@ -1,0 +1,123 @@
+package emit
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// jsonlEncoder writes one JSON object per line:
+//
+//	{"metric":"cpu","tags":{"host":"h1"},"step":"1m","start":1700000040,"aggregator":"sum","value":12.5}\n
+//
+// Keys always appear in this order. Every rollup with a finite value is
+// encodable; NaN and +-Inf are dropped because JSON has no literal for them
+// (encoding/json refuses them too).
+type jsonlEncoder struct{}
+
+func (jsonlEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
+	if !isFinite(r.Value) {
+		return dst, DropNonFinite
+	}
+	dst = append(dst, `{"metric":`...)
+	dst = appendJSONString(dst, r.Metric)
+	dst = append(dst, `,"tags":{`...)
+	for i := range r.Tags {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, r.Tags[i].Key)
+		dst = append(dst, ':')
+		dst = appendJSONString(dst, r.Tags[i].Value)
+	}
+	dst = append(dst, `},"step":`...)
+	dst = appendJSONString(dst, r.Step)
+	dst = append(dst, `,"start":`...)
+	dst = strconv.AppendInt(dst, r.Start, 10)
+	dst = append(dst, `,"aggregator":`...)
+	dst = appendJSONString(dst, r.Aggregator)
+	dst = append(dst, `,"value":`...)
+	dst = appendJSONFloat(dst, r.Value)
+	dst = append(dst, "}\n"...)
+	return dst, DropNone
+}
+
+// jsonPlain marks the ASCII bytes that go into a JSON string unescaped: all
+// but the control characters, '"' and '\'. Bytes >= 0x80 are false so that
+// the slow path checks their UTF-8.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+const lowerHex = "0123456789abcdef"
+
+// appendJSONString appends s as a quoted JSON string, escaping exactly as
+// encoding/json does with SetEscapeHTML(false) (differential-tested in
+// jsonl_test.go), so any tool that compares our lines with Go-produced JSON
+// sees the same bytes:
+//   - '"' and '\' are backslash-escaped; \b \f \n \r \t get their short
+//     forms and other control characters \u00XX;
+//   - valid UTF-8 is copied as is, except U+2028 and U+2029, written as
+//     \u2028 and \u2029 because JavaScript before ES2019 and Python's
+//     str.splitlines treat them as line breaks, which would split a line of
+//     our output in two;
+//   - each byte that does not start a valid UTF-8 sequence becomes \ufffd,
+//     as encoding/json does, so the output is always valid UTF-8.
+//
+// s is string or []byte; the generic form avoids converting (and allocating)
+// either way.
+func appendJSONString[S string | []byte](dst []byte, s S) []byte {
+	dst = append(dst, '"')
+	start := 0 // s[start:i] is pending plain bytes
+	for i := 0; i < len(s); {
+		c := s[i]
+		if jsonPlain[c] {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', lowerHex[c>>4], lowerHex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		// At most UTFMax bytes: converting those to a string does not
+		// escape, so it costs no allocation even when S is []byte.
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', lowerHex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

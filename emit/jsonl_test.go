@@ -1,0 +1,82 @@
+package emit
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"testing"
+)
+
+// encodingJSONString is the reference: encoding/json without HTML escaping.
+func encodingJSONString(t testing.TB, s string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// stringPieces are the fragments random strings are built from: plain
+// ASCII, every byte that needs an escape, valid multi-byte UTF-8 (2, 3 and
+// 4 bytes, U+2028/U+2029, U+FFFD itself) and broken UTF-8 (stray
+// continuation bytes, truncated sequences, encoded surrogates, overlong
+// forms, bytes that never occur).
+var stringPieces = []string{
+	"a", "Z", "0", " ", "/", "<", ">", "&", "'", "\x7f", "abcdefgh",
+	"\"", "\\", "\b", "\f", "\n", "\r", "\t", "\x00", "\x01", "\x1b", "\x1f",
+	"\u00e9", "\u0416", "\u6771", "\U0001f600", "\u2028", "\u2029", "\ufffd", "\u0301",
+	"\x80", "\xbf", "\xc3", "\xe2\x80", "\xf0\x9f\x98", "\xed\xa0\x80", "\xc0\xaf", "\xf5\x80\x80\x80", "\xff", "\xfe",
+}
+
+func TestJSONStringMatchesEncodingJSON(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		want := encodingJSONString(t, s)
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("appendJSONString(%q) = %s, encoding/json writes %s", s, got, want)
+		}
+		if got := appendJSONString(nil, []byte(s)); !bytes.Equal(got, want) {
+			t.Fatalf("appendJSONString([]byte(%q)) = %s, encoding/json writes %s", s, got, want)
+		}
+	}
+	// Every single byte value, alone and between plain bytes.
+	for c := 0; c < 256; c++ {
+		check(string([]byte{byte(c)}))
+		check("x" + string([]byte{byte(c)}) + "y")
+	}
+	for _, p := range stringPieces {
+		check(p)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	n := 200_000
+	if testing.Short() {
+		n = 10_000
+	}
+	var b []byte
+	for range n {
+		b = b[:0]
+		for k := rng.IntN(8); k >= 0; k-- {
+			if rng.IntN(4) == 0 {
+				b = append(b, byte(rng.Uint32())) // any byte
+			} else {
+				b = append(b, stringPieces[rng.IntN(len(stringPieces))]...)
+			}
+		}
+		check(string(b))
+	}
+}
+
+func TestJSONLEmptyTags(t *testing.T) {
+	enc := mustEncoder(t, "jsonl", Options{})
+	for _, tg := range [][]Tag{nil, {}} {
+		r := with(func(r *Rollup) { r.Tags = tg })
+		out, reason := enc.Append(nil, &r)
+		want := `{"metric":"cpu_usage_idle","tags":{},"step":"1m","start":1700000040,"aggregator":"sum","value":12.5}` + "\n"
+		if reason != DropNone || string(out) != want {
+			t.Fatalf("got %q %v, want %q", out, reason, want)
+		}
+	}
+}

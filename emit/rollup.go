@@ -1,0 +1,127 @@
+package emit
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Tag is one tag of a series. Key and Value are not retained by encoders.
+type Tag struct{ Key, Value []byte }
+
+// Rollup is one aggregated value of one series for one window.
+type Rollup struct {
+	Metric     []byte
+	Tags       []Tag  // sorted by key, no duplicates (caller guarantees)
+	Step       string // the archive step exactly as the operator wrote it, e.g. "1m", "1d"
+	Start      int64  // window start, Unix seconds (may be negative for pre-1970 data)
+	Aggregator string // "sum","count","min","max","first","last","avg"
+	Value      float64
+}
+
+// DropReason says why a rollup could not be encoded; 0 = encoded.
+//
+// String returns a stable snake_case name meant for metric labels
+// (e.g. rollup_dropped_total{reason="opentsdb_bad_char"}).
+type DropReason uint8
+
+const (
+	DropNone DropReason = iota
+	// DropNonFinite: the value is NaN or +-Inf (e.g. a sum that overflowed).
+	// JSON has no literal for them and OpenTSDB rejects them.
+	DropNonFinite
+	// DropNoTags: OpenTSDB needs at least one tag.
+	DropNoTags
+	// DropTooManyTags: more tags than Options.OpenTSDBMaxTags
+	// (tsd.storage.max_tags on the TSD).
+	DropTooManyTags
+	// DropBadChar: the metric, a tag key or a tag value is empty or has a
+	// character OpenTSDB rejects (see opentsdb.go).
+	DropBadChar
+	// DropDerivedAgg: avg or dev. OpenTSDB derives avg from the sum and count
+	// rollups at query time and, with tsd.rollups.block_derived (default
+	// true), rejects them on write.
+	DropDerivedAgg
+	// DropTimestamp: window start <= 0 or >= 2^32. OpenTSDB wants positive
+	// seconds for rollups and rejects anything with the high 32 bits set.
+	DropTimestamp
+	// DropAggTag: a tag named _aggregate (tsd.rollups.agg_tag_key). On a
+	// plain rollup the TSD compares it with the absent group-by aggregator
+	// and throws, losing the rest of the Kafka record.
+	DropAggTag
+
+	numDropReasons // keep last
+)
+
+var dropReasonNames = [numDropReasons]string{
+	DropNone:        "none",
+	DropNonFinite:   "non_finite",
+	DropNoTags:      "opentsdb_no_tags",
+	DropTooManyTags: "opentsdb_too_many_tags",
+	DropBadChar:     "opentsdb_bad_char",
+	DropDerivedAgg:  "opentsdb_derived_aggregator",
+	DropTimestamp:   "opentsdb_timestamp",
+	DropAggTag:      "opentsdb_aggregate_tag",
+}
+
+// String returns the label value for r, e.g. "opentsdb_bad_char".
+func (r DropReason) String() string {
+	if r < numDropReasons {
+		return dropReasonNames[r]
+	}
+	return "drop_reason_" + strconv.Itoa(int(r))
+}
+
+// AllDropReasons lists every reason except DropNone, in numeric order, so
+// callers can pre-create one counter per reason.
+var AllDropReasons = []DropReason{
+	DropNonFinite,
+	DropNoTags,
+	DropTooManyTags,
+	DropBadChar,
+	DropDerivedAgg,
+	DropTimestamp,
+	DropAggTag,
+}
+
+// Encoder turns rollups into one output format.
+type Encoder interface {
+	// Append encodes r (one complete record line/object, see formats) onto dst and returns it;
+	// on a DropReason != DropNone it returns dst unchanged.
+	Append(dst []byte, r *Rollup) ([]byte, DropReason)
+}
+
+// Options configures NewEncoder. The zero value is ready to use.
+type Options struct {
+	// OpenTSDBMaxTags is the most tags an OpenTSDB rollup may carry; it must
+	// match tsd.storage.max_tags on the TSDs. Default 8 when 0. If the TSDs
+	// run with tsd.rollups.tag_raw = true they add an _aggregate tag to every
+	// rollup, which counts toward their limit: set this one lower by one.
+	OpenTSDBMaxTags int
+}
+
+// DefaultOpenTSDBMaxTags is OpenTSDB's default tsd.storage.max_tags.
+const DefaultOpenTSDBMaxTags = 8
+
+// ErrUnknownFormat is returned (wrapped) by NewEncoder for a format name it
+// does not know.
+var ErrUnknownFormat = errors.New("unknown output format")
+
+// NewEncoder returns the encoder for format, "jsonl" or "opentsdb".
+func NewEncoder(format string, opts Options) (Encoder, error) {
+	switch format {
+	case "jsonl":
+		return jsonlEncoder{}, nil
+	case "opentsdb":
+		maxTags := opts.OpenTSDBMaxTags
+		if maxTags == 0 {
+			maxTags = DefaultOpenTSDBMaxTags
+		}
+		if maxTags < 0 {
+			return nil, fmt.Errorf("cannot create opentsdb encoder: max tags %d is negative (0 means the default, %d)",
+				opts.OpenTSDBMaxTags, DefaultOpenTSDBMaxTags)
+		}
+		return opentsdbEncoder{maxTags: maxTags}, nil
+	}
+	return nil, fmt.Errorf("%w %q: valid formats are jsonl, opentsdb", ErrUnknownFormat, format)
+}
