@@ -1,13 +1,17 @@
 package shard
 
-import "github.com/cespare/xxhash/v2"
+import (
+	"bytes"
+
+	"github.com/cespare/xxhash/v2"
+)
 
 // Canonical key layout. Every tag contributes key 0x00 value 0x00, in
 // ascending key order; then 0x01 and the metric name. Tag keys, tag values and
 // metric names never contain bytes below 0x20 (decoders reject control bytes,
 // as line-protocol v2 does), so the layout is unambiguous. The tags come first
-// so a parser can hash the tag part of a line once and then finish the hash
-// for each field (see KeyBuilder).
+// so the tag part of a line is written once and only the metric suffix
+// changes from field to field (see KeyBuilder).
 const (
 	tagSep    = 0x00
 	metricSep = 0x01
@@ -29,9 +33,6 @@ type Tag struct{ Key, Value []byte }
 type KeyBuilder struct {
 	buf       []byte
 	prefixLen int
-	// digest holds the hash state after the prefix, so each field only hashes
-	// its own bytes; copying it is cheaper than rehashing a 100-byte key.
-	digest xxhash.Digest
 }
 
 // Begin starts a new key.
@@ -53,8 +54,6 @@ func (b *KeyBuilder) SetMetricPrefix(parts ...[]byte) {
 		b.buf = append(b.buf, p...)
 	}
 	b.prefixLen = len(b.buf)
-	b.digest.Reset()
-	b.digest.Write(b.buf)
 }
 
 // Key completes the key with suffix (for line protocol: the field key) and
@@ -62,9 +61,7 @@ func (b *KeyBuilder) SetMetricPrefix(parts ...[]byte) {
 // KeyBuilder method.
 func (b *KeyBuilder) Key(suffix []byte) ([]byte, uint64) {
 	b.buf = append(b.buf[:b.prefixLen], suffix...)
-	d := b.digest
-	d.Write(suffix)
-	return b.buf, d.Sum64()
+	return b.buf, xxhash.Sum64(b.buf)
 }
 
 // AppendKey appends a canonical key built from a metric and tags sorted by
@@ -84,29 +81,20 @@ func AppendKey(dst []byte, metric []byte, tags []Tag) []byte {
 // tags to tags. The returned slices alias key. ok is false if key is not in
 // the canonical layout.
 func SplitKey(key []byte, tags []Tag) (metric []byte, out []Tag, ok bool) {
-	i := 0
-	for i < len(key) {
-		if key[i] == metricSep {
-			return key[i+1:], tags, true
+	for len(key) > 0 {
+		if key[0] == metricSep {
+			return key[1:], tags, true
 		}
-		k := i
-		for i < len(key) && key[i] != tagSep {
-			i++
-		}
-		if i == len(key) {
+		k := bytes.IndexByte(key, tagSep)
+		if k < 0 {
 			return nil, tags, false
 		}
-		ke := i
-		i++
-		v := i
-		for i < len(key) && key[i] != tagSep {
-			i++
-		}
-		if i == len(key) {
+		v := bytes.IndexByte(key[k+1:], tagSep)
+		if v < 0 {
 			return nil, tags, false
 		}
-		tags = append(tags, Tag{Key: key[k:ke], Value: key[v:i]})
-		i++
+		tags = append(tags, Tag{Key: key[:k], Value: key[k+1 : k+1+v]})
+		key = key[k+2+v:]
 	}
 	return nil, tags, false
 }

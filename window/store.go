@@ -163,7 +163,9 @@ func (s *Store) Flush(e Emitter) {
 // closeFine closes the oldest open fine window.
 func (s *Store) closeFine(e Emitter) {
 	w := s.open[0]
-	s.open = s.open[1:]
+	// Shift rather than reslice so the slice's capacity is reused and
+	// steady-state closing never allocates.
+	s.open = s.open[:copy(s.open, s.open[1:])]
 	if s.cur == w {
 		s.cur = nil
 	}

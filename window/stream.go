@@ -29,6 +29,25 @@ func (s *Stream) Accept(t int64) bool {
 	return WindowStart(t, s.fineStep)+s.fineStep > s.Watermark()
 }
 
+// Crosses reports whether accepting a point at t would move the stream
+// watermark into a later finest window, i.e. let at least one more window
+// close. Callers flush before such a point so the window closes before the
+// next one fills, which keeps one open window per series in steady state.
+func (s *Stream) Crosses(t int64) bool {
+	if t <= s.max {
+		return false
+	}
+	if !s.seen {
+		return true
+	}
+	old := s.Watermark()
+	nw := t - s.lateness
+	if t < math.MinInt64+s.lateness {
+		nw = math.MinInt64
+	}
+	return WindowStart(nw, s.fineStep) > WindowStart(old, s.fineStep)
+}
+
 // Watermark returns the stream watermark: newest timestamp minus lateness, or
 // math.MinInt64 if the stream has delivered nothing.
 func (s *Stream) Watermark() int64 {

@@ -1,0 +1,53 @@
+# Every target works on a fresh machine with only Go installed.
+GO        ?= go
+BIN       ?= bin/rollup
+FUZZTIME  ?= 30s
+BENCHTIME ?= 20x
+COUNT     ?= 1
+
+.PHONY: all build sample test race vet fmt-check bench bench-peer fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/rollup
+
+# sample: the main job on generated data. 20 hosts x 90 series, 10 minutes
+# of 10s reports, three archives; prints the first rollups and the summary.
+sample: build
+	$(BIN) generate --hosts 20 --intervals 60 > sample.lp
+	$(BIN) aggregate --archive 1m:sum,count,min,max,avg --archive 5m:sum,count,first,last --lateness 10s sample.lp \
+		> sample.rollups.jsonl
+	@head -n 5 sample.rollups.jsonl
+	@echo "... $$(wc -l < sample.rollups.jsonl) rollups in sample.rollups.jsonl"
+
+# test: unit, golden, randomized-reference, integration and differential
+# tests of the main module and the peer module (benchmarks/peer).
+test:
+	$(GO) test -count=$(COUNT) -timeout 20m ./...
+	cd benchmarks/peer && $(GO) test -count=$(COUNT) -timeout 20m ./...
+
+race:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+vet:
+	$(GO) vet ./...
+	cd benchmarks/peer && $(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# bench: pipeline benchmarks (parse + aggregate, 100k and 1M series, 1 and
+# 2 procs) and the parse-only comparison with line-protocol v2.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) -timeout 60m ./benchmarks/
+	cd benchmarks/peer && $(GO) test -run '^$$' -bench . -count $(COUNT) -timeout 30m ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzInflux$$' -fuzztime $(FUZZTIME) ./fastparse/
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONL$$' -fuzztime $(FUZZTIME) ./emit/
+	$(GO) test -run '^$$' -fuzz '^FuzzOpenTSDB$$' -fuzztime $(FUZZTIME) ./emit/
+	cd benchmarks/peer && $(GO) test -run '^$$' -fuzz '^FuzzDifferential$$' -fuzztime $(FUZZTIME) .
+
+clean:
+	rm -rf bin sample.lp sample.rollups.jsonl

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/rollupd/rollup/emit"
+	"github.com/rollupd/rollup/fastparse"
+	"github.com/rollupd/rollup/pipeline"
+	"github.com/rollupd/rollup/window"
+)
+
+type aggregateCmd struct {
+	Archive         []string      `help:"Archive as STEP:AGG[,AGG...] (repeatable). STEP is a Go duration or Nd for days, a whole number of seconds; every step must be a multiple of the finest. Aggregators: sum, count, min, max, first, last, avg." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
+	Lateness        time.Duration `help:"How far behind the newest point of the input a point may be and still count (e.g. 30s). Older points are counted as late and dropped." default:"0s" env:"ROLLUP_LATENESS"`
+	Precision       string        `help:"Unit of input timestamps: ns, us, ms or s." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`
+	DefaultTime     string        `help:"Time for lines without a timestamp, as Unix nanoseconds or RFC 3339 (default: the time the line is read)." env:"ROLLUP_DEFAULT_TIME" placeholder:"TIME"`
+	MetricSeparator string        `help:"Joins measurement and field into the metric name." default:"_" env:"ROLLUP_METRIC_SEPARATOR"`
+	MaxFuture       time.Duration `help:"Reject points more than this far ahead of the wall clock." default:"1h" env:"ROLLUP_MAX_FUTURE"`
+	OutputFormat    string        `help:"Rollup output: jsonl (one JSON object per line) or opentsdb (one opentsdb-rpc-kafka Aggregate object per line; avg and rollups OpenTSDB would reject are counted, not written)." default:"jsonl" enum:"jsonl,opentsdb" env:"ROLLUP_OUTPUT_FORMAT"`
+	Shards          int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`
+	SeriesTTL       time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
+
+	Files []string `arg:"" optional:"" help:"Line-protocol files, read in order as one stream (stdin when none)." type:"existingfile"`
+}
+
+func (a *aggregateCmd) config() (pipeline.Config, error) {
+	var cfg pipeline.Config
+	for _, spec := range a.Archive {
+		ar, err := window.ParseArchive(spec)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Window.Archives = append(cfg.Window.Archives, ar)
+	}
+	cfg.Window.Lateness = a.Lateness
+	cfg.Window.SeriesTTL = a.SeriesTTL
+	prec, err := fastparse.ParsePrecision(a.Precision)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Precision = prec
+	if a.DefaultTime != "" {
+		t, err := parseTime(a.DefaultTime)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.DefaultTime = t
+	}
+	cfg.MetricSeparator = a.MetricSeparator
+	cfg.MaxFuture = a.MaxFuture
+	if a.MaxFuture == 0 {
+		return cfg, errors.New("--max-future must be positive")
+	}
+	cfg.Shards = a.Shards
+	enc, err := emit.NewEncoder(a.OutputFormat, emit.Options{})
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Encoder = enc
+	cfg.Newline = true
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	if a.OutputFormat == "opentsdb" {
+		for _, ar := range cfg.Window.Archives {
+			if err := emit.ValidateOpenTSDBInterval(ar.Name); err != nil {
+				return cfg, fmt.Errorf("archive %s: %w", ar.Name, err)
+			}
+		}
+	}
+	return cfg, nil
+}
+
+// parseTime accepts Unix nanoseconds or RFC 3339.
+func parseTime(s string) (time.Time, error) {
+	if ns, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(0, ns), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("default time %q is neither Unix nanoseconds nor RFC 3339", s)
+	}
+	return t, nil
+}
+
+func (a *aggregateCmd) Run(log *slog.Logger, std stdio) error {
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	out := bufio.NewWriterSize(std.out, 1<<20)
+	eng, err := pipeline.New(cfg, out)
+	if err != nil {
+		return err
+	}
+	stream := eng.NewStream()
+	throttle := pipeline.NewThrottle(10, time.Second)
+	name := "-"
+	stream.OnMalformed = func(e *fastparse.ParseError) {
+		ok, suppressed := throttle.Allow(time.Now())
+		if !ok {
+			return
+		}
+		log.Warn("malformed line skipped", "input", name, "line", e.Line, "col", e.Col, "offset", e.Offset,
+			"reason", e.Reason.String(), "error", e.Error(), "suppressed_since_last", suppressed)
+	}
+	var readErr error
+	if len(a.Files) == 0 {
+		_, readErr = stream.ReadFrom(std.in)
+	}
+	for _, path := range a.Files {
+		name = path
+		f, err := os.Open(path)
+		if err != nil {
+			readErr = err
+			break
+		}
+		_, err = stream.ReadFrom(f)
+		f.Close()
+		if err != nil {
+			readErr = fmt.Errorf("cannot read %s: %w", path, err)
+			break
+		}
+	}
+	closeErr := eng.Close()
+	if n := throttle.Suppressed(); n > 0 {
+		log.Warn("similar malformed-line messages suppressed", "count", n)
+	}
+	if err := out.Flush(); err != nil && closeErr == nil {
+		closeErr = err
+	}
+	c := eng.Counters()
+	fmt.Fprintln(std.err, "rollup aggregate:", c.Summary())
+	if readErr != nil {
+		return readErr
+	}
+	if closeErr != nil {
+		return fmt.Errorf("cannot write rollups: %w", closeErr)
+	}
+	return nil
+}

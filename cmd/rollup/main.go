@@ -1,0 +1,62 @@
+// Command rollup aggregates metric points into time-window rollups.
+//
+// This file is wiring only: flags, logging and exit codes. The work happens
+// in the packages it imports.
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/alecthomas/kong"
+)
+
+type cli struct {
+	LogLevel slog.Level `help:"Log level: debug, info, warn or error." default:"info" env:"ROLLUP_LOG_LEVEL"`
+
+	Aggregate aggregateCmd `cmd:"" help:"Aggregate line protocol from files (or stdin) and write rollups to stdout; a one-line summary goes to stderr."`
+	Generate  generateCmd  `cmd:"" help:"Write deterministic Telegraf-shaped line protocol to stdout (sample and benchmark data)."`
+}
+
+// stdio is what commands read and write, so tests can run them in-process.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}))
+}
+
+// run executes one command line and returns the exit status.
+func run(args []string, std stdio) int {
+	var c cli
+	exit := -1
+	parser, err := kong.New(&c,
+		kong.Name("rollup"),
+		kong.Description("Streaming rollups for metrics: reads Telegraf/Influx line protocol, aggregates each series into epoch-aligned windows at several resolutions, writes the rollups."),
+		kong.UsageOnError(),
+		kong.Writers(std.out, std.err),
+		kong.Exit(func(code int) { exit = code }),
+	)
+	if err != nil {
+		fmt.Fprintf(std.err, "rollup: %v\n", err)
+		return 2
+	}
+	ctx, err := parser.Parse(args)
+	if exit >= 0 { // --help
+		return exit
+	}
+	if err != nil {
+		fmt.Fprintf(std.err, "rollup: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: c.LogLevel}))
+	if err := ctx.Run(log, std); err != nil {
+		fmt.Fprintf(std.err, "rollup: %v\n", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,237 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/rollupd/rollup/emit"
+	"github.com/rollupd/rollup/fastparse"
+	"github.com/rollupd/rollup/shard"
+	"github.com/rollupd/rollup/window"
+)
+
+// Config configures an Engine. Zero values take the documented defaults.
+type Config struct {
+	Window window.Config
+	// Shards is the number of series shards, one goroutine each.
+	// Default: GOMAXPROCS.
+	Shards int
+	// MetricSeparator joins measurement and field into the metric name.
+	// Default "_" (as Telegraf's OpenTSDB output).
+	MetricSeparator string
+	// MaxFuture rejects points this far ahead of Now. Default 1h.
+	MaxFuture time.Duration
+	// Precision of input timestamps. Default nanoseconds.
+	Precision fastparse.Precision
+	// DefaultTime, if non-zero, is the time of lines without a timestamp;
+	// otherwise they get Now at the time they are read.
+	DefaultTime time.Time
+	// Now is the wall clock. Default time.Now.
+	Now func() time.Time
+	// Encoder formats rollups; Newline appends '\n' after each one that
+	// does not end with it (line-per-rollup output).
+	Encoder emit.Encoder
+	Newline bool
+	// BatchPoints is the number of points per batch sent to a shard.
+	// Default 4096.
+	BatchPoints int
+	// MaxLineBytes bounds how much of an unterminated line is carried
+	// between chunks. Default 16 MiB.
+	MaxLineBytes int
+
+	// hash replaces shard.Hash in tests that force collisions.
+	hash func([]byte) uint64
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *Config) Validate() error {
+	if err := c.Window.Validate(); err != nil {
+		return err
+	}
+	if c.Shards == 0 {
+		c.Shards = runtime.GOMAXPROCS(0)
+	}
+	if c.Shards < 1 || c.Shards > 1024 {
+		return fmt.Errorf("shards %d out of range 1..1024", c.Shards)
+	}
+	if c.MetricSeparator == "" {
+		c.MetricSeparator = "_"
+	}
+	for i := 0; i < len(c.MetricSeparator); i++ {
+		if b := c.MetricSeparator[i]; b < 0x20 || b == 0x7f {
+			return fmt.Errorf("metric separator %q contains a control character", c.MetricSeparator)
+		}
+	}
+	if c.MaxFuture == 0 {
+		c.MaxFuture = time.Hour
+	}
+	if c.MaxFuture < 0 {
+		return fmt.Errorf("max future %s is negative", c.MaxFuture)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Encoder == nil {
+		return errors.New("no output encoder configured")
+	}
+	if c.BatchPoints == 0 {
+		c.BatchPoints = 4096
+	}
+	if c.MaxLineBytes == 0 {
+		c.MaxLineBytes = 16 << 20
+	}
+	if c.hash == nil {
+		c.hash = shard.Hash
+	}
+	return nil
+}
+
+// Engine aggregates points from any number of streams.
+type Engine struct {
+	cfg    Config
+	shards []*shardWorker
+	wg     sync.WaitGroup
+
+	syncMu   sync.Mutex
+	syncDone chan struct{}
+
+	mu        sync.Mutex
+	streams   []*Stream
+	watermark int64 // global: min of stream watermarks
+	closed    bool
+}
+
+// New starts an engine whose shards write encoded rollups to out. Writes to
+// out are serialized; each carries whole rollups.
+func New(cfg Config, out io.Writer) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, watermark: math.MinInt64, syncDone: make(chan struct{}, cfg.Shards)}
+	sink := &lockedWriter{w: out}
+	for i := 0; i < cfg.Shards; i++ {
+		w := newShardWorker(&e.cfg, sink)
+		e.shards = append(e.shards, w)
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			w.run()
+		}()
+	}
+	return e, nil
+}
+
+// Config returns the validated configuration.
+func (e *Engine) Config() *Config { return &e.cfg }
+
+// publish records a stream's watermark and advances the shards when the
+// global watermark moves. Holding mu while sending keeps advances in order.
+func (e *Engine) publish() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	wm := int64(math.MaxInt64)
+	for _, s := range e.streams {
+		wm = min(wm, s.published)
+	}
+	if e.closed || wm <= e.watermark {
+		return
+	}
+	e.watermark = wm
+	for _, w := range e.shards {
+		w.in <- message{advance: wm}
+	}
+}
+
+// Watermark returns the global watermark (Unix ns; math.MinInt64 before any
+// stream delivered a point).
+func (e *Engine) Watermark() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.watermark
+}
+
+// Sync returns once every shard has applied everything sent to it before
+// the call (batches and watermark advances). Streams must not be feeding.
+func (e *Engine) Sync() {
+	e.syncMu.Lock()
+	defer e.syncMu.Unlock()
+	for _, w := range e.shards {
+		w.in <- message{barrier: e.syncDone}
+	}
+	for range e.shards {
+		<-e.syncDone
+	}
+}
+
+// Close flushes every open window, waits for the shards to write their
+// output and stops them. It returns the first write error.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	done := make(chan struct{}, len(e.shards))
+	for _, w := range e.shards {
+		w.in <- message{flush: done}
+	}
+	for range e.shards {
+		<-done
+	}
+	for _, w := range e.shards {
+		close(w.in)
+	}
+	e.wg.Wait()
+	var err error
+	for _, w := range e.shards {
+		if w.err != nil && err == nil {
+			err = w.err
+		}
+	}
+	return err
+}
+
+// Counters adds up the counters of every stream and shard. Call it after
+// Close (or accept that in-flight work is not yet counted).
+func (e *Engine) Counters() Counters {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var c Counters
+	for _, s := range e.streams {
+		c.add(&s.c)
+	}
+	for _, w := range e.shards {
+		c.add(&w.c)
+	}
+	return c
+}
+
+// MemoryBytes estimates the state held by all shards (tables + windows).
+// Call it after Close or while no stream is feeding.
+func (e *Engine) MemoryBytes() (table, windows, keys int) {
+	for _, w := range e.shards {
+		table += w.table.MemoryBytes()
+		windows += w.store.MemoryBytes()
+		keys += w.table.KeyBytes()
+	}
+	return
+}
+
+type lockedWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	err error
+}
+
+func (l *lockedWriter) Write(p []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	_, l.err = l.w.Write(p)
+	return l.err
+}

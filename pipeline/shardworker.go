@@ -1,0 +1,146 @@
+package pipeline
+
+import (
+	"github.com/rollupd/rollup/emit"
+	"github.com/rollupd/rollup/shard"
+	"github.com/rollupd/rollup/window"
+)
+
+// message is what a shard goroutine receives: a batch of points (returned on
+// ret when applied), a watermark advance, or a final flush.
+type message struct {
+	batch   *shard.Batch
+	ret     chan<- *shard.Batch
+	advance int64 // when batch, flush and barrier are nil
+	flush   chan<- struct{}
+	barrier chan<- struct{}
+}
+
+// outputFlushBytes is the encoded output a shard collects before writing.
+const outputFlushBytes = 256 << 10
+
+// shardWorker owns one shard: its table, its window store and its output.
+type shardWorker struct {
+	cfg   *Config
+	in    chan message
+	table *shard.Table
+	store *window.Store
+	out   *lockedWriter
+
+	buf   []byte
+	tags  []shard.Tag
+	etags []emit.Tag
+	r     emit.Rollup
+	c     Counters
+	err   error
+
+	touched uint64 // sink for apply's slot prefetch
+}
+
+func newShardWorker(cfg *Config, out *lockedWriter) *shardWorker {
+	return &shardWorker{
+		cfg:   cfg,
+		in:    make(chan message, 64),
+		table: shard.NewTable(cfg.hash),
+		store: window.NewStore(&cfg.Window),
+		out:   out,
+	}
+}
+
+func (w *shardWorker) run() {
+	for m := range w.in {
+		switch {
+		case m.batch != nil:
+			w.apply(m.batch)
+			m.batch.Reset()
+			m.ret <- m.batch
+		case m.barrier != nil:
+			m.barrier <- struct{}{}
+		case m.flush != nil:
+			w.store.Flush(w)
+			w.flushOutput()
+			w.c.Series = uint64(w.table.Len())
+			m.flush <- struct{}{}
+		default:
+			w.store.Advance(m.advance, w, w.deleteSeries)
+			w.flushOutput()
+		}
+	}
+}
+
+// touchGroup is how many points' table slots are loaded ahead of lookup.
+const touchGroup = 16
+
+// apply is the per-point hot path: find or add the series, fold the point.
+func (w *shardWorker) apply(b *shard.Batch) {
+	for i := range b.Points {
+		if i%touchGroup == 0 {
+			// Independent loads overlap their cache misses; the sum
+			// only keeps the compiler from dropping them.
+			var sum uint64
+			for j := i; j < min(i+touchGroup, len(b.Points)); j++ {
+				sum += w.table.Touch(b.Points[j].Hash)
+			}
+			w.touched += sum
+		}
+		p := &b.Points[i]
+		key := b.Key(p)
+		idx, ok := w.table.Lookup(p.Hash, key)
+		if !ok {
+			var err error
+			if idx, err = w.table.Insert(p.Hash, key); err != nil {
+				w.c.KeyTooLong++
+				continue
+			}
+			w.store.SeriesAdded(idx)
+		}
+		if w.store.Add(idx, p.Time, p.Value) {
+			w.c.Aggregated++
+		} else {
+			w.c.ClosedEarly++
+		}
+	}
+	w.c.Series = uint64(w.table.Len())
+}
+
+func (w *shardWorker) deleteSeries(idx uint32) { w.table.Delete(idx) }
+
+// Emit encodes one closed window of one series, one rollup per aggregator.
+func (w *shardWorker) Emit(idx uint32, archive int, start int64, a *window.Agg) {
+	metric, tags, _ := shard.SplitKey(w.table.Key(idx), w.tags[:0])
+	w.tags = tags
+	w.etags = w.etags[:0]
+	for _, t := range tags {
+		w.etags = append(w.etags, emit.Tag(t))
+	}
+	arch := &w.cfg.Window.Archives[archive]
+	r := &w.r
+	r.Metric, r.Tags, r.Step, r.Start = metric, w.etags, arch.Name, start
+	for _, g := range arch.Aggregators {
+		r.Aggregator = g.String()
+		r.Value = a.Value(g)
+		var reason emit.DropReason
+		w.buf, reason = w.cfg.Encoder.Append(w.buf, r)
+		if reason != emit.DropNone {
+			w.c.Dropped[reason]++
+			continue
+		}
+		if w.cfg.Newline && w.buf[len(w.buf)-1] != '\n' {
+			w.buf = append(w.buf, '\n')
+		}
+		w.c.Rollups++
+	}
+	if len(w.buf) >= outputFlushBytes {
+		w.flushOutput()
+	}
+}
+
+func (w *shardWorker) flushOutput() {
+	if len(w.buf) == 0 {
+		return
+	}
+	if err := w.out.Write(w.buf); err != nil && w.err == nil {
+		w.err = err
+	}
+	w.buf = w.buf[:0]
+}

@@ -1,0 +1,270 @@
+package pipeline
+
+import (
+	"bytes"
+	"io"
+	"math"
+
+	"github.com/rollupd/rollup/fastparse"
+	"github.com/rollupd/rollup/shard"
+	"github.com/rollupd/rollup/window"
+)
+
+// batchesInFlight bounds the batches a stream may have queued per shard;
+// when a shard falls behind, its streams wait instead of buffering more.
+const batchesInFlight = 4
+
+// Stream decodes one input stream (a Kafka partition, or the offline input)
+// and routes its points to the shards. One goroutine uses a Stream.
+type Stream struct {
+	e       *Engine
+	dec     fastparse.InfluxDecoder
+	keys    shard.KeyBuilder
+	wm      window.Stream
+	batches []*shard.Batch
+	free    []chan *shard.Batch
+	sep     []byte
+	c       Counters
+
+	// published is the watermark last published; read under e.mu.
+	published int64
+
+	// Position of the start of the next Feed buffer in the whole stream,
+	// for error messages.
+	baseLine   int
+	baseOffset int64
+
+	// OnMalformed, if set, is called for every malformed line with the
+	// error positioned in the whole stream (not allocation-free; bad input
+	// is not the hot path).
+	OnMalformed func(*fastparse.ParseError)
+}
+
+// NewStream adds an input stream. Until it has delivered a valid point and
+// flushed, it holds the global watermark back.
+func (e *Engine) NewStream() *Stream {
+	s := &Stream{
+		e:         e,
+		wm:        window.NewStream(&e.cfg.Window),
+		sep:       []byte(e.cfg.MetricSeparator),
+		published: math.MinInt64,
+		baseLine:  1,
+	}
+	for range e.shards {
+		free := make(chan *shard.Batch, batchesInFlight)
+		for range batchesInFlight - 1 {
+			free <- newBatch(e.cfg.BatchPoints)
+		}
+		s.free = append(s.free, free)
+		s.batches = append(s.batches, newBatch(e.cfg.BatchPoints))
+	}
+	e.mu.Lock()
+	e.streams = append(e.streams, s)
+	e.mu.Unlock()
+	return s
+}
+
+func newBatch(n int) *shard.Batch {
+	return &shard.Batch{Points: make([]shard.Point, 0, n)}
+}
+
+// Feed decodes the lines in buf and routes their points. When final is
+// false, buf is one chunk of a longer input and should end just after a
+// newline: a malformed last line may be a line cut short by the chunk (a
+// newline inside a quoted string looks like a line end), so it is not
+// counted but left unconsumed; Feed returns how many bytes it consumed and
+// the caller passes the rest again with more data. When final is true every
+// byte is consumed.
+func (s *Stream) Feed(buf []byte, final bool) int {
+	cfg := &s.e.cfg
+	now := cfg.Now().UnixNano()
+	def := now
+	if !cfg.DefaultTime.IsZero() {
+		def = cfg.DefaultTime.UnixNano()
+	}
+	maxTime := int64(math.MaxInt64)
+	if now < math.MaxInt64-int64(cfg.MaxFuture) {
+		maxTime = now + int64(cfg.MaxFuture)
+	}
+	d := &s.dec
+	d.Reset(buf, def, cfg.Precision)
+	// A malformed line is judged only once the next line shows it was not
+	// the last one.
+	var held fastparse.ParseError
+	hasHeld, heldStart := false, 0
+	for d.Next() {
+		if hasHeld {
+			s.malformed(&held)
+			hasHeld = false
+		}
+		if err := d.Err(); err != nil {
+			held, hasHeld, heldStart = *err, true, d.LineOffset()
+			continue
+		}
+		s.c.Lines++
+		s.line(d, maxTime)
+	}
+	consumed := len(buf)
+	if hasHeld {
+		if final {
+			s.malformed(&held)
+		} else {
+			consumed = heldStart
+		}
+	}
+	s.baseLine += bytes.Count(buf[:consumed], []byte{'\n'})
+	s.baseOffset += int64(consumed)
+	return consumed
+}
+
+func (s *Stream) malformed(e *fastparse.ParseError) {
+	s.c.Lines++
+	s.c.Malformed[e.Reason]++
+	if s.OnMalformed != nil {
+		pe := *e
+		pe.Line += s.baseLine - 1
+		pe.Offset += int(s.baseOffset)
+		s.OnMalformed(&pe)
+	}
+}
+
+// line routes the points of one valid line.
+func (s *Stream) line(d *fastparse.InfluxDecoder, maxTime int64) {
+	t := d.Time()
+	fields := d.Fields()
+	prefixDone := false
+	for i := range fields {
+		f := &fields[i]
+		v, ok := f.Number()
+		if !ok {
+			s.c.StringField++
+			continue
+		}
+		s.c.Points++
+		switch {
+		case math.IsNaN(v) || math.IsInf(v, 0):
+			s.c.NonFinite++
+			continue
+		case t > maxTime:
+			s.c.Future++
+			continue
+		}
+		crosses := !prefixDone && s.wm.Crosses(t)
+		if !s.wm.Accept(t) {
+			s.c.Late++
+			continue
+		}
+		if crosses {
+			// Close the windows this point's time lets close before
+			// the point starts filling the next one.
+			s.Flush()
+		}
+		if !prefixDone {
+			s.keys.Begin()
+			for _, tag := range d.Tags() {
+				s.keys.AddTag(tag.Key, tag.Value)
+			}
+			s.keys.SetMetricPrefix(d.Measurement(), s.sep)
+			prefixDone = true
+		}
+		key, h := s.keys.Key(f.Key)
+		si := 0
+		if len(s.batches) > 1 {
+			si = shard.ShardOf(h, len(s.batches))
+		}
+		b := s.batches[si]
+		b.Add(h, key, t, v)
+		if b.Len() >= s.e.cfg.BatchPoints {
+			s.send(si)
+		}
+	}
+}
+
+func (s *Stream) send(si int) {
+	b := s.batches[si]
+	s.e.shards[si].in <- message{batch: b, ret: s.free[si]}
+	s.batches[si] = <-s.free[si]
+}
+
+// Flush sends every partly filled batch and then publishes the stream's
+// watermark, which may close windows.
+func (s *Stream) Flush() {
+	for i, b := range s.batches {
+		if b.Len() > 0 {
+			s.send(i)
+		}
+	}
+	wm := s.wm.Watermark()
+	s.e.mu.Lock()
+	changed := wm > s.published
+	s.published = wm
+	s.e.mu.Unlock()
+	if changed {
+		s.e.publish()
+	}
+}
+
+// readChunk is the size of reads from an io.Reader.
+const readChunk = 1 << 20
+
+// ReadFrom decodes all of r as one input (its last line may lack a newline)
+// and flushes after every chunk. Several calls on one Stream continue the
+// same stream (the watermark carries over) but decode each input separately,
+// so an unterminated last line or quote never runs into the next input.
+//
+// A line longer than Config.MaxLineBytes is counted as LineTooLong and
+// skipped up to the next newline.
+func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
+	maxLine := s.e.cfg.MaxLineBytes
+	buf := make([]byte, 0, min(readChunk, maxLine))
+	var total int64
+	skipping := false
+	for {
+		if len(buf) == cap(buf) {
+			nb := make([]byte, len(buf), min(2*cap(buf), maxLine))
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		total += int64(n)
+		if err != nil && err != io.EOF {
+			if !skipping {
+				s.Feed(buf, true)
+			}
+			s.Flush()
+			return total, err
+		}
+		final := err == io.EOF
+		if skipping {
+			i := bytes.IndexByte(buf, '\n')
+			if i < 0 {
+				buf = buf[:0]
+				if final {
+					s.Flush()
+					return total, nil
+				}
+				continue
+			}
+			buf = buf[:copy(buf, buf[i+1:])]
+			skipping = false
+		}
+		if final {
+			s.Feed(buf, true)
+			s.Flush()
+			return total, nil
+		}
+		consumed := 0
+		if end := bytes.LastIndexByte(buf, '\n') + 1; end > 0 {
+			consumed = s.Feed(buf[:end], false)
+			s.Flush()
+		}
+		if consumed == 0 && len(buf) >= maxLine {
+			s.c.Lines++
+			s.c.LineTooLong++
+			skipping = buf[len(buf)-1] != '\n'
+			consumed = len(buf)
+		}
+		buf = buf[:copy(buf, buf[consumed:])]
+	}
+}
