@@ -82,6 +82,10 @@ func (nullEncoder) Append(dst []byte, _ *emit.Rollup) ([]byte, emit.DropReason) 
 	return dst, emit.DropNone
 }
 
+func (nullEncoder) AppendWindow(dst []byte, w *emit.Window, _ []byte, _ []uint64) ([]byte, int) {
+	return dst, len(w.Values)
+}
+
 func benchParseAggregate(b *testing.B, series, procs int, output string) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 	g := gen.NewTelegraf(gen.Config{Hosts: (series + 89) / 90, Seed: 1})

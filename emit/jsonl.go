@@ -18,27 +18,59 @@ func (jsonlEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
 	if !isFinite(r.Value) {
 		return dst, DropNonFinite
 	}
+	dst = appendJSONLSeries(dst, r.Metric, r.Tags, r.Step, r.Start)
+	return appendJSONLValue(dst, r.Aggregator, r.Value), DropNone
+}
+
+func (jsonlEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
+	n := 0
+	series, seriesEnd := 0, 0
+	for _, v := range w.Values {
+		if !isFinite(v.Value) {
+			drops[DropNonFinite]++
+			continue
+		}
+		if n == 0 {
+			series = len(dst)
+			dst = appendJSONLSeries(dst, w.Metric, w.Tags, w.Step, w.Start)
+			seriesEnd = len(dst)
+		} else {
+			// Copy the series part written for the first value.
+			dst = append(dst, dst[series:seriesEnd]...)
+		}
+		dst = appendJSONLValue(dst, v.Aggregator, v.Value)
+		dst = append(dst, sep...)
+		n++
+	}
+	return dst, n
+}
+
+// appendJSONLSeries writes the object up to and including `"aggregator":`.
+func appendJSONLSeries(dst, metric []byte, tags []Tag, step string, start int64) []byte {
 	dst = append(dst, `{"metric":`...)
-	dst = appendJSONString(dst, r.Metric)
+	dst = appendJSONString(dst, metric)
 	dst = append(dst, `,"tags":{`...)
-	for i := range r.Tags {
+	for i := range tags {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, r.Tags[i].Key)
+		dst = appendJSONString(dst, tags[i].Key)
 		dst = append(dst, ':')
-		dst = appendJSONString(dst, r.Tags[i].Value)
+		dst = appendJSONString(dst, tags[i].Value)
 	}
 	dst = append(dst, `},"step":`...)
-	dst = appendJSONString(dst, r.Step)
+	dst = appendJSONString(dst, step)
 	dst = append(dst, `,"start":`...)
-	dst = strconv.AppendInt(dst, r.Start, 10)
-	dst = append(dst, `,"aggregator":`...)
-	dst = appendJSONString(dst, r.Aggregator)
+	dst = strconv.AppendInt(dst, start, 10)
+	return append(dst, `,"aggregator":`...)
+}
+
+// appendJSONLValue finishes the object started by appendJSONLSeries.
+func appendJSONLValue(dst []byte, agg string, v float64) []byte {
+	dst = appendJSONString(dst, agg)
 	dst = append(dst, `,"value":`...)
-	dst = appendJSONFloat(dst, r.Value)
-	dst = append(dst, "}\n"...)
-	return dst, DropNone
+	dst = appendJSONFloat(dst, v)
+	return append(dst, "}\n"...)
 }
 
 // jsonPlain marks the ASCII bytes that go into a JSON string unescaped: all

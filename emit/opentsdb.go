@@ -44,67 +44,124 @@ const (
 )
 
 func (e opentsdbEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
-	// Cheapest checks first; the character scan is last.
-	if !isFinite(r.Value) {
-		return dst, DropNonFinite
+	series := e.checkSeries(r.Metric, r.Tags)
+	if reason := valueReason(r.Value, r.Start, r.Aggregator, series); reason != DropNone {
+		return dst, reason
 	}
-	if r.Start < minOpenTSDBTimestamp || r.Start > maxOpenTSDBTimestamp {
-		return dst, DropTimestamp
-	}
-	// The TSD upper-cases the aggregator and blocks AVG and DEV
-	// (tsd.rollups.block_derived); RollUpDataPoint.validate accepts any case,
-	// so compare without case too.
-	if strings.EqualFold(r.Aggregator, "avg") || strings.EqualFold(r.Aggregator, "dev") {
-		return dst, DropDerivedAgg
-	}
-	if len(r.Tags) == 0 {
-		return dst, DropNoTags
-	}
-	if len(r.Tags) > e.maxTags {
-		return dst, DropTooManyTags
-	}
-	if !validOpenTSDBName(r.Metric) {
-		return dst, DropBadChar
-	}
-	for i := range r.Tags {
-		if !validOpenTSDBName(r.Tags[i].Key) || !validOpenTSDBName(r.Tags[i].Value) {
-			return dst, DropBadChar
-		}
-	}
-	for i := range r.Tags {
-		if string(r.Tags[i].Key) == aggTagKey {
-			return dst, DropAggTag
-		}
-	}
-
-	dst = append(dst, `{"type":"Aggregate","metric":"`...)
-	// Names are copied raw: the characters validOpenTSDBName allows never
-	// need escaping in a JSON string (no '"', '\', control characters,
-	// U+2028 or U+2029) and are valid UTF-8.
-	dst = append(dst, r.Metric...)
-	dst = append(dst, `","timestamp":`...)
-	dst = appendUint32(dst, uint32(r.Start))
-	dst = append(dst, `,"value":"`...)
+	dst = appendOpenTSDBHead(dst, r.Metric, r.Start)
 	dst = appendOpenTSDBValue(dst, r.Value)
+	dst = appendOpenTSDBTail(dst, r.Tags, r.Step)
+	return appendOpenTSDBEnd(dst, r.Aggregator), DropNone
+}
+
+func (e opentsdbEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
+	series := e.checkSeries(w.Metric, w.Tags)
+	n := 0
+	var head, headEnd, tail, tailEnd int
+	for _, v := range w.Values {
+		if reason := valueReason(v.Value, w.Start, v.Aggregator, series); reason != DropNone {
+			drops[reason]++
+			continue
+		}
+		if n == 0 {
+			head = len(dst)
+			dst = appendOpenTSDBHead(dst, w.Metric, w.Start)
+			headEnd = len(dst)
+			dst = appendOpenTSDBValue(dst, v.Value)
+			tail = len(dst)
+			dst = appendOpenTSDBTail(dst, w.Tags, w.Step)
+			tailEnd = len(dst)
+		} else {
+			// Copy the series parts written for the first value.
+			dst = append(dst, dst[head:headEnd]...)
+			dst = appendOpenTSDBValue(dst, v.Value)
+			dst = append(dst, dst[tail:tailEnd]...)
+		}
+		dst = appendOpenTSDBEnd(dst, v.Aggregator)
+		dst = append(dst, sep...)
+		n++
+	}
+	return dst, n
+}
+
+// checkSeries returns why OpenTSDB would reject any rollup of this series,
+// or DropNone. The character scan is last, being the most expensive.
+func (e opentsdbEncoder) checkSeries(metric []byte, tags []Tag) DropReason {
+	if len(tags) == 0 {
+		return DropNoTags
+	}
+	if len(tags) > e.maxTags {
+		return DropTooManyTags
+	}
+	if !validOpenTSDBName(metric) {
+		return DropBadChar
+	}
+	for i := range tags {
+		if !validOpenTSDBName(tags[i].Key) || !validOpenTSDBName(tags[i].Value) {
+			return DropBadChar
+		}
+	}
+	for i := range tags {
+		if string(tags[i].Key) == aggTagKey {
+			return DropAggTag
+		}
+	}
+	return DropNone
+}
+
+// valueReason combines the per-value checks with the series verdict in one
+// fixed order, so Append and AppendWindow report the same reason.
+func valueReason(v float64, start int64, agg string, series DropReason) DropReason {
+	switch {
+	case !isFinite(v):
+		return DropNonFinite
+	case start < minOpenTSDBTimestamp || start > maxOpenTSDBTimestamp:
+		return DropTimestamp
+	// The TSD upper-cases the aggregator and blocks AVG and DEV
+	// (tsd.rollups.block_derived); RollUpDataPoint.validate accepts any
+	// case, so compare without case too.
+	case strings.EqualFold(agg, "avg") || strings.EqualFold(agg, "dev"):
+		return DropDerivedAgg
+	}
+	return series
+}
+
+// appendOpenTSDBHead writes the object up to the opening quote of "value".
+// Names are copied raw: the characters validOpenTSDBName allows never need
+// escaping in a JSON string (no '"', '\', control characters, U+2028 or
+// U+2029) and are valid UTF-8.
+func appendOpenTSDBHead(dst, metric []byte, start int64) []byte {
+	dst = append(dst, `{"type":"Aggregate","metric":"`...)
+	dst = append(dst, metric...)
+	dst = append(dst, `","timestamp":`...)
+	dst = appendUint32(dst, uint32(start))
+	return append(dst, `,"value":"`...)
+}
+
+// appendOpenTSDBTail writes from the closing quote of "value" up to and
+// including `"aggregator":`.
+func appendOpenTSDBTail(dst []byte, tags []Tag, step string) []byte {
 	dst = append(dst, `","tags":{`...)
-	for i := range r.Tags {
+	for i := range tags {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, '"')
-		dst = append(dst, r.Tags[i].Key...)
+		dst = append(dst, tags[i].Key...)
 		dst = append(dst, `":"`...)
-		dst = append(dst, r.Tags[i].Value...)
+		dst = append(dst, tags[i].Value...)
 		dst = append(dst, '"')
 	}
 	dst = append(dst, `},"interval":`...)
 	// Step and Aggregator come from configuration, not from validated data:
 	// escape them so that a bad config string cannot break the JSON.
-	dst = appendJSONString(dst, r.Step)
-	dst = append(dst, `,"aggregator":`...)
-	dst = appendJSONString(dst, r.Aggregator)
-	dst = append(dst, '}')
-	return dst, DropNone
+	dst = appendJSONString(dst, step)
+	return append(dst, `,"aggregator":`...)
+}
+
+func appendOpenTSDBEnd(dst []byte, agg string) []byte {
+	dst = appendJSONString(dst, agg)
+	return append(dst, '}')
 }
 
 // appendUint32 is strconv.AppendUint for the timestamp, which always has 1 to

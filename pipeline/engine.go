@@ -33,10 +33,10 @@ type Config struct {
 	DefaultTime time.Time
 	// Now is the wall clock. Default time.Now.
 	Now func() time.Time
-	// Encoder formats rollups; Newline appends '\n' after each one that
-	// does not end with it (line-per-rollup output).
-	Encoder emit.Encoder
-	Newline bool
+	// Encoder formats rollups; Separator is written after each one (e.g.
+	// "\n" to put opentsdb objects one per line; jsonl ends lines itself).
+	Encoder   emit.Encoder
+	Separator []byte
 	// BatchPoints is the number of points per batch sent to a shard.
 	// Default 4096.
 	BatchPoints int

@@ -27,7 +27,7 @@ var fixedNow = time.Unix(1700003600, 0)
 
 func testConfig(t testing.TB, shards int, lateness time.Duration, archives ...string) Config {
 	t.Helper()
-	cfg := Config{Shards: shards, Now: func() time.Time { return fixedNow }, Newline: true}
+	cfg := Config{Shards: shards, Now: func() time.Time { return fixedNow }}
 	cfg.Window.Lateness = lateness
 	for _, a := range archives {
 		ar, err := window.ParseArchive(a)

@@ -30,7 +30,7 @@ type shardWorker struct {
 	buf   []byte
 	tags  []shard.Tag
 	etags []emit.Tag
-	r     emit.Rollup
+	win   emit.Window
 	c     Counters
 	err   error
 
@@ -114,22 +114,15 @@ func (w *shardWorker) Emit(idx uint32, archive int, start int64, a *window.Agg) 
 		w.etags = append(w.etags, emit.Tag(t))
 	}
 	arch := &w.cfg.Window.Archives[archive]
-	r := &w.r
-	r.Metric, r.Tags, r.Step, r.Start = metric, w.etags, arch.Name, start
+	win := &w.win
+	win.Metric, win.Tags, win.Step, win.Start = metric, w.etags, arch.Name, start
+	win.Values = win.Values[:0]
 	for _, g := range arch.Aggregators {
-		r.Aggregator = g.String()
-		r.Value = a.Value(g)
-		var reason emit.DropReason
-		w.buf, reason = w.cfg.Encoder.Append(w.buf, r)
-		if reason != emit.DropNone {
-			w.c.Dropped[reason]++
-			continue
-		}
-		if w.cfg.Newline && w.buf[len(w.buf)-1] != '\n' {
-			w.buf = append(w.buf, '\n')
-		}
-		w.c.Rollups++
+		win.Values = append(win.Values, emit.AggValue{Aggregator: g.String(), Value: a.Value(g)})
 	}
+	var n int
+	w.buf, n = w.cfg.Encoder.AppendWindow(w.buf, win, w.cfg.Separator, w.c.Dropped[:])
+	w.c.Rollups += uint64(n)
 	if len(w.buf) >= outputFlushBytes {
 		w.flushOutput()
 	}

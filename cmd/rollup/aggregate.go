@@ -63,7 +63,9 @@ func (a *aggregateCmd) config() (pipeline.Config, error) {
 		return cfg, err
 	}
 	cfg.Encoder = enc
-	cfg.Newline = true
+	if a.OutputFormat == "opentsdb" {
+		cfg.Separator = []byte("\n") // one object per line; jsonl ends its own lines
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
