@@ -128,11 +128,20 @@ func (s *Stream) malformed(e *fastparse.ParseError) {
 	}
 }
 
+// Per-line verdicts: every point of a line has the line's timestamp, so
+// the future and lateness tests run once, at the first valid point.
+const (
+	lineUndecided = iota
+	lineRouted
+	lineFuture
+	lineLate
+)
+
 // line routes the points of one valid line.
 func (s *Stream) line(d *fastparse.InfluxDecoder, maxTime int64) {
 	t := d.Time()
 	fields := d.Fields()
-	prefixDone := false
+	verdict := lineUndecided
 	for i := range fields {
 		f := &fields[i]
 		v, ok := f.Number()
@@ -141,31 +150,40 @@ func (s *Stream) line(d *fastparse.InfluxDecoder, maxTime int64) {
 			continue
 		}
 		s.c.Points++
-		switch {
-		case math.IsNaN(v) || math.IsInf(v, 0):
+		if math.IsNaN(v) || math.IsInf(v, 0) {
 			s.c.NonFinite++
 			continue
-		case t > maxTime:
-			s.c.Future++
-			continue
 		}
-		crosses := !prefixDone && s.wm.Crosses(t)
-		if !s.wm.Accept(t) {
-			s.c.Late++
-			continue
-		}
-		if crosses {
-			// Close the windows this point's time lets close before
-			// the point starts filling the next one.
-			s.Flush()
-		}
-		if !prefixDone {
+		switch verdict {
+		case lineUndecided:
+			if t > maxTime {
+				verdict = lineFuture
+				s.c.Future++
+				continue
+			}
+			crosses := s.wm.Crosses(t)
+			if !s.wm.Accept(t) {
+				verdict = lineLate
+				s.c.Late++
+				continue
+			}
+			if crosses {
+				// Close the windows this line's time lets close
+				// before its points start filling the next one.
+				s.Flush()
+			}
 			s.keys.Begin()
 			for _, tag := range d.Tags() {
 				s.keys.AddTag(tag.Key, tag.Value)
 			}
 			s.keys.SetMetricPrefix(d.Measurement(), s.sep)
-			prefixDone = true
+			verdict = lineRouted
+		case lineFuture:
+			s.c.Future++
+			continue
+		case lineLate:
+			s.c.Late++
+			continue
 		}
 		key, h := s.keys.Key(f.Key)
 		si := 0

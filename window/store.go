@@ -67,9 +67,11 @@ func NewStore(cfg *Config) *Store {
 // happens only when the watermark was advanced past the point's own stream
 // (e.g. by idle-stream advancement), and the caller counts it.
 func (s *Store) Add(idx uint32, t int64, v float64) bool {
-	start := WindowStart(t, s.fineStep)
 	w := s.cur
-	if w == nil || w.start != start {
+	// Unsigned: one comparison tests start <= t < start+step, and most
+	// points fall into the window the previous point used.
+	if w == nil || uint64(t-w.start) >= uint64(s.fineStep) {
+		start := WindowStart(t, s.fineStep)
 		if start+s.fineStep <= s.closed {
 			return false
 		}

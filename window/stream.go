@@ -10,11 +10,16 @@ type Stream struct {
 	lateness int64
 	max      int64
 	seen     bool
+	// onTimeFrom is the start of the finest window containing the
+	// watermark: a point is on time iff t >= onTimeFrom (its window ends
+	// after the watermark). Recomputed only when max moves, so the
+	// per-point test is one comparison.
+	onTimeFrom int64
 }
 
 // NewStream returns a stream with nothing seen yet.
 func NewStream(c *Config) Stream {
-	return Stream{fineStep: c.FineStep(), lateness: int64(c.Lateness), max: math.MinInt64}
+	return Stream{fineStep: c.FineStep(), lateness: int64(c.Lateness), max: math.MinInt64, onTimeFrom: math.MinInt64}
 }
 
 // Accept observes a valid point at t (Unix ns) and reports whether it is on
@@ -22,11 +27,11 @@ func NewStream(c *Config) Stream {
 // stream's watermark. Only valid points (numeric, finite, not too far in the
 // future) may be passed, so bad input never moves a watermark.
 func (s *Stream) Accept(t int64) bool {
-	if t > s.max {
-		s.max = t
-		s.seen = true
+	if t > s.max || !s.seen {
+		s.max, s.seen = t, true
+		s.onTimeFrom = WindowStart(s.Watermark(), s.fineStep)
 	}
-	return WindowStart(t, s.fineStep)+s.fineStep > s.Watermark()
+	return t >= s.onTimeFrom
 }
 
 // Crosses reports whether accepting a point at t would move the stream
@@ -34,18 +39,13 @@ func (s *Stream) Accept(t int64) bool {
 // close. Callers flush before such a point so the window closes before the
 // next one fills, which keeps one open window per series in steady state.
 func (s *Stream) Crosses(t int64) bool {
-	if t <= s.max {
-		return false
-	}
 	if !s.seen {
 		return true
 	}
-	old := s.Watermark()
-	nw := t - s.lateness
-	if t < math.MinInt64+s.lateness {
-		nw = math.MinInt64
+	if t <= s.max {
+		return false
 	}
-	return WindowStart(nw, s.fineStep) > WindowStart(old, s.fineStep)
+	return WindowStart(sub(t, s.lateness), s.fineStep) > s.onTimeFrom
 }
 
 // Watermark returns the stream watermark: newest timestamp minus lateness, or
@@ -54,21 +54,28 @@ func (s *Stream) Watermark() int64 {
 	if !s.seen {
 		return math.MinInt64
 	}
-	if s.max < math.MinInt64+s.lateness {
+	return sub(s.max, s.lateness)
+}
+
+// sub returns t - d (d >= 0), saturating at math.MinInt64.
+func sub(t, d int64) int64 {
+	if t < math.MinInt64+d {
 		return math.MinInt64
 	}
-	return s.max - s.lateness
+	return t - d
 }
 
 // Seen reports whether the stream has delivered a valid point.
 func (s *Stream) Seen() bool { return s.seen }
 
 // WindowStart returns the start of the epoch-aligned window of length step
-// containing t (floor division, also for negative t).
+// containing t (floor division, also for negative t). Times in the first
+// step after math.MinInt64 (the year 1677) have no aligned start that fits
+// in an int64; they all map to math.MinInt64.
 func WindowStart(t, step int64) int64 {
 	m := t % step
 	if m < 0 {
 		m += step
 	}
-	return t - m
+	return sub(t, m)
 }
