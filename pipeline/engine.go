@@ -11,7 +11,6 @@ import (
 
 	"github.com/rollupd/rollup/emit"
 	"github.com/rollupd/rollup/fastparse"
-	"github.com/rollupd/rollup/shard"
 	"github.com/rollupd/rollup/window"
 )
 
@@ -43,9 +42,6 @@ type Config struct {
 	// MaxLineBytes bounds how much of an unterminated line is carried
 	// between chunks. Default 16 MiB.
 	MaxLineBytes int
-
-	// hash replaces shard.Hash in tests that force collisions.
-	hash func([]byte) uint64
 }
 
 // Validate checks the configuration and fills defaults.
@@ -84,9 +80,6 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLineBytes == 0 {
 		c.MaxLineBytes = 16 << 20
-	}
-	if c.hash == nil {
-		c.hash = shard.Hash
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ func newShardWorker(cfg *Config, out *lockedWriter) *shardWorker {
 	return &shardWorker{
 		cfg:   cfg,
 		in:    make(chan message, 64),
-		table: shard.NewTable(cfg.hash),
+		table: shard.NewTable(nil),
 		store: window.NewStore(&cfg.Window),
 		out:   out,
 	}
