@@ -1,10 +1,6 @@
 package shard
 
-import (
-	"bytes"
-
-	"github.com/cespare/xxhash/v2"
-)
+import "github.com/cespare/xxhash/v2"
 
 // Canonical key layout. Every tag contributes key 0x00 value 0x00, in
 // ascending key order; then 0x01 and the metric name. Tag keys, tag values and
@@ -81,20 +77,24 @@ func AppendKey(dst []byte, metric []byte, tags []Tag) []byte {
 // tags to tags. The returned slices alias key. ok is false if key is not in
 // the canonical layout.
 func SplitKey(key []byte, tags []Tag) (metric []byte, out []Tag, ok bool) {
-	for len(key) > 0 {
-		if key[0] == metricSep {
-			return key[1:], tags, true
+	// One pass over the bytes: tag parts are short, so a plain loop beats
+	// a call to bytes.IndexByte per part.
+	start, k := 0, -1
+	for i := 0; i < len(key); i++ {
+		switch key[i] {
+		case metricSep:
+			if start != i || k >= 0 {
+				return nil, tags, false
+			}
+			return key[i+1:], tags, true
+		case tagSep:
+			if k < 0 {
+				k = i
+			} else {
+				tags = append(tags, Tag{Key: key[start:k], Value: key[k+1 : i]})
+				start, k = i+1, -1
+			}
 		}
-		k := bytes.IndexByte(key, tagSep)
-		if k < 0 {
-			return nil, tags, false
-		}
-		v := bytes.IndexByte(key[k+1:], tagSep)
-		if v < 0 {
-			return nil, tags, false
-		}
-		tags = append(tags, Tag{Key: key[:k], Value: key[k+1 : k+1+v]})
-		key = key[k+2+v:]
 	}
 	return nil, tags, false
 }
