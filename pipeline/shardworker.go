@@ -33,8 +33,6 @@ type shardWorker struct {
 	win   emit.Window
 	c     Counters
 	err   error
-
-	touched uint64 // sink for apply's slot prefetch
 }
 
 func newShardWorker(cfg *Config, out *lockedWriter) *shardWorker {
@@ -68,24 +66,12 @@ func (w *shardWorker) run() {
 	}
 }
 
-// touchGroup is how many points' table slots are loaded ahead of lookup.
-const touchGroup = 16
-
 // apply is the per-point hot path: find or add the series, fold the point.
 func (w *shardWorker) apply(b *shard.Batch) {
 	for i := range b.Points {
-		if i%touchGroup == 0 {
-			// Independent loads overlap their cache misses; the sum
-			// only keeps the compiler from dropping them.
-			var sum uint64
-			for j := i; j < min(i+touchGroup, len(b.Points)); j++ {
-				sum += w.table.Touch(b.Points[j].Hash)
-			}
-			w.touched += sum
-		}
 		p := &b.Points[i]
 		key := b.Key(p)
-		idx, ok := w.table.Lookup(p.Hash, key)
+		idx, ok := w.table.Find(p.Hash, key)
 		if !ok {
 			var err error
 			if idx, err = w.table.Insert(p.Hash, key); err != nil {

@@ -1,10 +1,10 @@
 package shard
 
-// PageBits sets the page size of Paged arrays: 4096 records per page. Pages
+// PageBits sets the page size of Paged arrays: 1024 records per page. Pages
 // keep per-series arrays free of append's doubling slack and of multi-megabyte
 // copies when they grow, and give checkpoints a natural unit of I/O.
 const (
-	PageBits = 12
+	PageBits = 10
 	PageSize = 1 << PageBits
 	pageMask = PageSize - 1
 )

@@ -43,12 +43,17 @@ type Store struct {
 	pool     []*aggPage
 	spare    []*fineWindow
 
-	// lastSeen holds, per series, 1 + the number (start/step, wrapped to
-	// 32 bits) of the last fine window that had data for it; 0 = free.
-	lastSeen  shard.Paged[uint32]
-	ttlWins   uint32
-	lastSweep uint32
+	// idle counts, per series, 1 + the expiry sweeps that passed since it
+	// last had data (0: no series). One byte per series: a sweep runs every
+	// SeriesTTL/expirySweeps of watermark time, so a series is deleted
+	// after being idle for between SeriesTTL and 1.25 SeriesTTL.
+	idle       shard.Paged[uint8]
+	sweepEvery int64 // ns of watermark time between sweeps; 0 = no expiry
+	nextSweep  int64
 }
+
+// expirySweeps is the number of sweeps a series must stay idle to expire.
+const expirySweeps = 4
 
 // NewStore returns an empty store; cfg must be validated.
 func NewStore(cfg *Config) *Store {
@@ -57,7 +62,8 @@ func NewStore(cfg *Config) *Store {
 		s.coarse = append(s.coarse, coarseArchive{step: a.Step * int64(time.Second)})
 	}
 	if cfg.SeriesTTL > 0 {
-		s.ttlWins = uint32(min((int64(cfg.SeriesTTL)+s.fineStep-1)/s.fineStep, math.MaxUint32/2))
+		s.sweepEvery = max(int64(cfg.SeriesTTL)/expirySweeps, 1)
+		s.nextSweep = math.MinInt64
 	}
 	return s
 }
@@ -108,20 +114,10 @@ func (s *Store) window(start int64) *fineWindow {
 // SeriesAdded tells the store a new series took index idx, so it expires
 // even if it never gets data into a window.
 func (s *Store) SeriesAdded(idx uint32) {
-	if s.ttlWins == 0 {
-		return
+	if s.sweepEvery > 0 {
+		*s.idle.At(idx) = 1
 	}
-	*s.lastSeen.At(idx) = s.winNumber(s.closedStart()) + 1
 }
-
-func (s *Store) closedStart() int64 {
-	if s.closed == math.MinInt64 || s.closed == math.MaxInt64 {
-		return 0
-	}
-	return WindowStart(s.closed, s.fineStep)
-}
-
-func (s *Store) winNumber(start int64) uint32 { return uint32(start / s.fineStep) }
 
 // Advance closes every window that ends at or before watermark wm (Unix ns),
 // emitting them in time order, and then expires idle series through del.
@@ -140,12 +136,11 @@ func (s *Store) Advance(wm int64, e Emitter, del func(idx uint32)) {
 			s.closeCoarse(i, e)
 		}
 	}
-	if del != nil && s.ttlWins > 0 {
-		now := s.winNumber(s.closedStart())
-		if now-s.lastSweep >= max(s.ttlWins/4, 1) {
-			s.lastSweep = now
-			s.expire(now, del)
+	if del != nil && s.sweepEvery > 0 && wm >= s.nextSweep {
+		if s.nextSweep != math.MinInt64 {
+			s.expire(del)
 		}
+		s.nextSweep = wm + min(s.sweepEvery, math.MaxInt64-wm)
 	}
 }
 
@@ -180,7 +175,6 @@ func (s *Store) closeFine(e Emitter) {
 		c.start, c.active = cs, true
 	}
 	startSec := w.start / int64(time.Second)
-	seen := s.winNumber(w.start) + 1
 	for pi := 0; pi < w.aggs.NumPages(); pi++ {
 		pg := w.aggs.Page(pi)
 		if pg == nil {
@@ -197,8 +191,8 @@ func (s *Store) closeFine(e Emitter) {
 			for k := range s.coarse {
 				s.coarse[k].aggs.At(idx).Merge(a)
 			}
-			if s.ttlWins > 0 {
-				*s.lastSeen.At(idx) = seen
+			if s.sweepEvery > 0 {
+				*s.idle.At(idx) = 1
 			}
 		}
 		*pg = aggPage{}
@@ -229,24 +223,28 @@ func (s *Store) closeCoarse(i int, e Emitter) {
 	c.active = false
 }
 
-// expire deletes series idle for the TTL whose state is all empty.
-func (s *Store) expire(now uint32, del func(uint32)) {
-	for pi := 0; pi < s.lastSeen.NumPages(); pi++ {
-		pg := s.lastSeen.Page(pi)
+// expire ages every series by one sweep and deletes those idle for more
+// than expirySweeps sweeps whose state is all empty.
+func (s *Store) expire(del func(uint32)) {
+	for pi := 0; pi < s.idle.NumPages(); pi++ {
+		pg := s.idle.Page(pi)
 		if pg == nil {
 			continue
 		}
 		base := uint32(pi) << shard.PageBits
-		for j, seen := range pg {
-			if seen == 0 || now-(seen-1) <= s.ttlWins {
+		for j, v := range pg {
+			if v == 0 {
 				continue
+			}
+			if v < 255 {
+				v++
+				pg[j] = v
 			}
 			idx := base + uint32(j)
-			if s.hasData(idx) {
-				continue
+			if v-1 > expirySweeps && !s.hasData(idx) {
+				pg[j] = 0
+				del(idx)
 			}
-			pg[j] = 0
-			del(idx)
 		}
 	}
 }
@@ -278,6 +276,6 @@ func (s *Store) MemoryBytes() int {
 	for i := range s.coarse {
 		n += s.coarse[i].aggs.AllocatedPages() * aggPageBytes
 	}
-	n += s.lastSeen.AllocatedPages() * shard.PageSize * 4
+	n += s.idle.AllocatedPages() * shard.PageSize
 	return n
 }

@@ -166,12 +166,18 @@ func TestExpiry(t *testing.T) {
 	s.SeriesAdded(1)
 	s.Add(0, 0, 1)
 	s.Add(1, 0, 1)
+	// Series 0 last has data in [0,10), which closes at 10: it must live
+	// through at least the TTL (until 40) and be gone by 1.25 TTL (47.5)
+	// plus one sweep period's granularity.
 	for ts := int64(10); ts <= 100; ts += 10 {
 		s.Add(1, ts*sec, 1) // series 1 stays busy
 		s.Advance(ts*sec, r, del)
-	}
-	if !slices.Equal(deleted, []uint32{0}) {
-		t.Fatalf("deleted %v, want [0]", deleted)
+		if ts <= 40 && len(deleted) > 0 {
+			t.Fatalf("series deleted at %ds, before the TTL", ts)
+		}
+		if ts >= 60 && !slices.Equal(deleted, []uint32{0}) {
+			t.Fatalf("at %ds deleted %v, want [0]", ts, deleted)
+		}
 	}
 }
 
