@@ -209,3 +209,53 @@ func TestPagedPool(t *testing.T) {
 		t.Fatal("AtPooled did not take the pooled page")
 	}
 }
+
+// TestFindPrediction: Find must agree with a map whether its successor
+// guess is right (a repeating order), wrong (a shuffled order) or stale (the
+// guessed index was deleted and reused by another key).
+func TestFindPrediction(t *testing.T) {
+	tab := NewTable(nil)
+	ref := map[string]uint32{}
+	rng := rand.New(rand.NewPCG(3, 4))
+	keys := make([][]byte, 500)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "k%d\x01m", i)
+	}
+	check := func(order []int) {
+		t.Helper()
+		for _, i := range order {
+			k := keys[i]
+			idx, ok := tab.Find(Hash(k), k)
+			want, wantOK := ref[string(k)]
+			if ok != wantOK || (ok && idx != want) {
+				t.Fatalf("Find(%q) = %d,%v want %d,%v", k, idx, ok, want, wantOK)
+			}
+			if !ok {
+				idx, _ = tab.Insert(Hash(k), k)
+				ref[string(k)] = idx
+			}
+		}
+	}
+	cyclic := make([]int, len(keys))
+	for i := range cyclic {
+		cyclic[i] = i
+	}
+	for range 3 {
+		check(cyclic)
+	}
+	for round := range 20 {
+		// Delete a few keys: their indexes get reused by others.
+		for range 10 {
+			k := keys[rng.IntN(len(keys))]
+			if idx, ok := ref[string(k)]; ok {
+				tab.Delete(idx)
+				delete(ref, string(k))
+			}
+		}
+		order := cyclic
+		if round%2 == 1 {
+			order = rng.Perm(len(keys))
+		}
+		check(order)
+	}
+}
