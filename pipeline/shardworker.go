@@ -71,14 +71,20 @@ func (w *shardWorker) apply(b *shard.Batch) {
 	for i := range b.Points {
 		p := &b.Points[i]
 		key := b.Key(p)
-		idx, ok := w.table.Find(p.Hash, key)
+		idx, ok := w.table.Guess(key)
 		if !ok {
-			var err error
-			if idx, err = w.table.Insert(p.Hash, key); err != nil {
-				w.c.KeyTooLong++
-				continue
+			h := p.Hash
+			if !b.Hashed {
+				h = shard.Hash(key)
 			}
-			w.store.SeriesAdded(idx)
+			if idx, ok = w.table.Lookup(h, key); !ok {
+				var err error
+				if idx, err = w.table.Insert(h, key); err != nil {
+					w.c.KeyTooLong++
+					continue
+				}
+				w.store.SeriesAdded(idx)
+			}
 		}
 		if w.store.Add(idx, p.Time, p.Value) {
 			w.c.Aggregated++

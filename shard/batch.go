@@ -2,8 +2,8 @@ package shard
 
 // Point is one value of one series on its way to a shard.
 type Point struct {
-	Hash   uint64
-	Time   int64 // Unix ns
+	Hash   uint64 // valid only if the batch's Hashed is set
+	Time   int64  // Unix ns
 	Value  float64
 	keyOff uint32
 	keyLen uint32
@@ -14,6 +14,10 @@ type Point struct {
 // The keys are copied into the batch because the parser's buffer is reused.
 type Batch struct {
 	Points []Point
+	// Hashed says the points carry their series hash. A single-shard
+	// producer needs no hash to route, and the shard then hashes only the
+	// keys it cannot Guess.
+	Hashed bool
 	keys   []byte
 }
 

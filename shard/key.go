@@ -52,12 +52,19 @@ func (b *KeyBuilder) SetMetricPrefix(parts ...[]byte) {
 	b.prefixLen = len(b.buf)
 }
 
+// Suffix completes the key with suffix and returns it without hashing it.
+// The key is VALID ONLY UNTIL THE NEXT CALL to any KeyBuilder method.
+func (b *KeyBuilder) Suffix(suffix []byte) []byte {
+	b.buf = append(b.buf[:b.prefixLen], suffix...)
+	return b.buf
+}
+
 // Key completes the key with suffix (for line protocol: the field key) and
 // returns it with its hash. The key is VALID ONLY UNTIL THE NEXT CALL to any
 // KeyBuilder method.
 func (b *KeyBuilder) Key(suffix []byte) ([]byte, uint64) {
-	b.buf = append(b.buf[:b.prefixLen], suffix...)
-	return b.buf, xxhash.Sum64(b.buf)
+	key := b.Suffix(suffix)
+	return key, xxhash.Sum64(key)
 }
 
 // AppendKey appends a canonical key built from a metric and tags sorted by

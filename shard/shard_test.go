@@ -210,10 +210,10 @@ func TestPagedPool(t *testing.T) {
 	}
 }
 
-// TestFindPrediction: Find must agree with a map whether its successor
+// TestGuess: Guess, then Lookup, must agree with a map whether its successor
 // guess is right (a repeating order), wrong (a shuffled order) or stale (the
 // guessed index was deleted and reused by another key).
-func TestFindPrediction(t *testing.T) {
+func TestGuess(t *testing.T) {
 	tab := NewTable(nil)
 	ref := map[string]uint32{}
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -225,10 +225,13 @@ func TestFindPrediction(t *testing.T) {
 		t.Helper()
 		for _, i := range order {
 			k := keys[i]
-			idx, ok := tab.Find(Hash(k), k)
+			idx, ok := tab.Guess(k)
+			if !ok {
+				idx, ok = tab.Lookup(Hash(k), k)
+			}
 			want, wantOK := ref[string(k)]
 			if ok != wantOK || (ok && idx != want) {
-				t.Fatalf("Find(%q) = %d,%v want %d,%v", k, idx, ok, want, wantOK)
+				t.Fatalf("find %q = %d,%v want %d,%v", k, idx, ok, want, wantOK)
 			}
 			if !ok {
 				idx, _ = tab.Insert(Hash(k), k)

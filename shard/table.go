@@ -43,7 +43,7 @@ type Table struct {
 	liveBytes, deadBytes int
 
 	// succ[i] is 1 + the index found right after series i last time, and
-	// prev the last index found: see Find.
+	// prev the last index found: see Guess.
 	succ    Paged[uint32]
 	prev    uint32
 	hasPrev bool
@@ -72,7 +72,8 @@ func fingerprint(hash uint64) uint32 { return uint32(hash >> 32) }
 
 func (t *Table) home(fp uint32) uint64 { return uint64(fp >> (32 - t.bits)) }
 
-// Lookup returns the index of key, whose hash is hash.
+// Lookup returns the index of key, whose hash is hash. Like Insert, it
+// records the order in which series are found, for Guess.
 func (t *Table) Lookup(hash uint64, key []byte) (uint32, bool) {
 	fp := fingerprint(hash)
 	mask := uint64(len(t.slots) - 1)
@@ -84,33 +85,34 @@ func (t *Table) Lookup(hash uint64, key []byte) (uint32, bool) {
 		if uint32(s>>32) == fp {
 			idx := uint32(s) - 1
 			if bytes.Equal(t.Key(idx), key) {
+				t.follow(idx)
 				return idx, true
 			}
 		}
 	}
 }
 
-// Find is Lookup with a prediction: it first tries the series that came
-// right after the previously found one the last time. Metric sources report
-// their series in the same order every interval, so the guess is usually
-// right and costs one comparison with a key stored next to the previous
-// one, instead of a probe at a random slot (a cache miss once the table
-// outgrows the CPU cache). A wrong guess costs only the key comparison;
-// correctness rests on the key comparison alone.
-func (t *Table) Find(hash uint64, key []byte) (uint32, bool) {
-	if t.hasPrev {
-		if n := t.succ.Get(t.prev); n != nil && *n != 0 {
-			if guess := *n - 1; bytes.Equal(t.Key(guess), key) {
-				t.prev = guess
-				return guess, true
-			}
-		}
+// Guess tries to find key without hashing it or probing the table: it
+// compares key with the series that came right after the previously found
+// one the last time. Metric sources report their series in the same order
+// every interval, so the guess is usually right, and it costs one comparison
+// with a key stored next to the previous one instead of a probe at a random
+// slot (a cache miss once the table outgrows the CPU cache). On a miss, call
+// Lookup. Correctness rests on the key comparison alone.
+func (t *Table) Guess(key []byte) (uint32, bool) {
+	if !t.hasPrev {
+		return 0, false
 	}
-	idx, ok := t.Lookup(hash, key)
-	if ok {
-		t.follow(idx)
+	n := t.succ.Get(t.prev)
+	if n == nil || *n == 0 {
+		return 0, false
 	}
-	return idx, ok
+	guess := *n - 1
+	if !bytes.Equal(t.Key(guess), key) {
+		return 0, false
+	}
+	t.prev = guess
+	return guess, true
 }
 
 // follow records that idx came after the previous series.
