@@ -73,10 +73,7 @@ func (w *shardWorker) apply(b *shard.Batch) {
 		key := b.Key(p)
 		idx, ok := w.table.Guess(key)
 		if !ok {
-			h := p.Hash
-			if !b.Hashed {
-				h = shard.Hash(key)
-			}
+			h := shard.Hash(key)
 			if idx, ok = w.table.Lookup(h, key); !ok {
 				var err error
 				if idx, err = w.table.Insert(h, key); err != nil {

@@ -50,14 +50,13 @@ func (e *Engine) NewStream() *Stream {
 		published: math.MinInt64,
 		baseLine:  1,
 	}
-	hashed := len(e.shards) > 1
 	for range e.shards {
 		free := make(chan *shard.Batch, batchesInFlight)
 		for range batchesInFlight - 1 {
-			free <- newBatch(e.cfg.BatchPoints, hashed)
+			free <- newBatch(e.cfg.BatchPoints)
 		}
 		s.free = append(s.free, free)
-		s.batches = append(s.batches, newBatch(e.cfg.BatchPoints, hashed))
+		s.batches = append(s.batches, newBatch(e.cfg.BatchPoints))
 	}
 	e.mu.Lock()
 	e.streams = append(e.streams, s)
@@ -65,8 +64,8 @@ func (e *Engine) NewStream() *Stream {
 	return s
 }
 
-func newBatch(n int, hashed bool) *shard.Batch {
-	return &shard.Batch{Points: make([]shard.Point, 0, n), Hashed: hashed}
+func newBatch(n int) *shard.Batch {
+	return &shard.Batch{Points: make([]shard.Point, 0, n)}
 }
 
 // Feed decodes the lines in buf and routes their points. When final is
@@ -187,18 +186,16 @@ func (s *Stream) line(d *fastparse.InfluxDecoder, maxTime int64) {
 			continue
 		}
 		var key []byte
-		var h uint64
 		si := 0
 		if len(s.batches) > 1 {
-			key, h = s.keys.Key(f.Key)
-			si = shard.ShardOf(h, len(s.batches))
+			var route uint64
+			key, route = s.keys.Route(f.Key)
+			si = shard.ShardOf(route, len(s.batches))
 		} else {
-			// One shard: no routing, so leave hashing to the shard,
-			// which needs it only for series it cannot Guess.
 			key = s.keys.Suffix(f.Key)
 		}
 		b := s.batches[si]
-		b.Add(h, key, t, v)
+		b.Add(key, t, v)
 		if b.Len() >= s.e.cfg.BatchPoints {
 			s.send(si)
 		}

@@ -14,16 +14,12 @@ type Point struct {
 // The keys are copied into the batch because the parser's buffer is reused.
 type Batch struct {
 	Points []Point
-	// Hashed says the points carry their series hash. A single-shard
-	// producer needs no hash to route, and the shard then hashes only the
-	// keys it cannot Guess.
-	Hashed bool
 	keys   []byte
 }
 
 // Add appends a point.
-func (b *Batch) Add(hash uint64, key []byte, t int64, v float64) {
-	b.Points = append(b.Points, Point{Hash: hash, Time: t, Value: v, keyOff: uint32(len(b.keys)), keyLen: uint32(len(key))})
+func (b *Batch) Add(key []byte, t int64, v float64) {
+	b.Points = append(b.Points, Point{Time: t, Value: v, keyOff: uint32(len(b.keys)), keyLen: uint32(len(key))})
 	b.keys = append(b.keys, key...)
 }
 

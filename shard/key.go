@@ -1,6 +1,11 @@
 package shard
 
-import "github.com/cespare/xxhash/v2"
+import (
+	"bytes"
+	"encoding/binary"
+
+	"github.com/cespare/xxhash/v2"
+)
 
 // Canonical key layout. Every tag contributes key 0x00 value 0x00, in
 // ascending key order; then 0x01 and the metric name. Tag keys, tag values and
@@ -28,7 +33,13 @@ type Tag struct{ Key, Value []byte }
 //	key, hash := b.Key(fieldName) // once per field
 type KeyBuilder struct {
 	buf       []byte
-	prefixLen int
+	tagsLen   int // bytes of the tag part
+	prefixLen int // bytes before the suffix
+
+	// tagsRoute is xxhash64 of the tag part, computed on the first Route
+	// of a line.
+	tagsRoute uint64
+	routeOK   bool
 }
 
 // Begin starts a new key.
@@ -45,6 +56,8 @@ func (b *KeyBuilder) AddTag(key, value []byte) {
 // SetMetricPrefix ends the tag part and appends the first part of the metric
 // name (for line protocol: measurement + separator). It must follow the tags.
 func (b *KeyBuilder) SetMetricPrefix(parts ...[]byte) {
+	b.tagsLen = len(b.buf)
+	b.routeOK = false
 	b.buf = append(b.buf, metricSep)
 	for _, p := range parts {
 		b.buf = append(b.buf, p...)
@@ -59,12 +72,58 @@ func (b *KeyBuilder) Suffix(suffix []byte) []byte {
 	return b.buf
 }
 
-// Key completes the key with suffix (for line protocol: the field key) and
-// returns it with its hash. The key is VALID ONLY UNTIL THE NEXT CALL to any
-// KeyBuilder method.
-func (b *KeyBuilder) Key(suffix []byte) ([]byte, uint64) {
+// Route is Suffix plus the key's route hash (see RouteHash), for picking
+// its shard. The tag part is hashed once per line.
+func (b *KeyBuilder) Route(suffix []byte) ([]byte, uint64) {
 	key := b.Suffix(suffix)
-	return key, xxhash.Sum64(key)
+	if !b.routeOK {
+		b.tagsRoute = xxhash.Sum64(key[:b.tagsLen])
+		b.routeOK = true
+	}
+	return key, routeMetric(b.tagsRoute, key[b.tagsLen+1:])
+}
+
+// RouteHash picks the shard of a canonical key. It must be a function of
+// the key bytes alone, so that one series always lands in one shard however
+// its line was written; it need not be a good table hash (tables use Hash,
+// computed by the shard only for keys it cannot Guess). So it is cheap:
+// xxhash64 of the tag part, which a parser computes once per line, mixed
+// with the metric's length and its first and last 8 bytes, which differ
+// between the fields of a line and between metrics that share a prefix
+// ("app.requests.GET.count", "app.requests.PUT.count").
+func RouteHash(key []byte) uint64 {
+	i := bytes.IndexByte(key, metricSep)
+	if i < 0 {
+		return routeMetric(xxhash.Sum64(nil), key)
+	}
+	return routeMetric(xxhash.Sum64(key[:i]), key[i+1:])
+}
+
+func routeMetric(tags uint64, metric []byte) uint64 {
+	var head, tail uint64
+	if n := len(metric); n >= 8 {
+		head = binary.LittleEndian.Uint64(metric)
+		tail = binary.LittleEndian.Uint64(metric[n-8:])
+	} else {
+		for i, c := range metric {
+			head |= uint64(c) << (8 * i)
+		}
+	}
+	h := mix(tags, head^uint64(len(metric)))
+	return mix(h, tail)
+}
+
+// mix combines two words asymmetrically and avalanches the result with
+// murmur3's finalizer, so that the low bits ShardOf uses depend on every
+// input bit.
+func mix(a, b uint64) uint64 {
+	h := a + b*0x9e3779b97f4a7c15
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
 }
 
 // AppendKey appends a canonical key built from a metric and tags sorted by

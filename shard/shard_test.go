@@ -16,13 +16,16 @@ func TestKeyBuilderMatchesAppendKey(t *testing.T) {
 	}
 	b.SetMetricPrefix([]byte("cpu"), []byte("_"))
 	for _, field := range []string{"usage_idle", "u", "a_much_longer_field_name_than_the_others_to_cross_32_bytes"} {
-		key, h := b.Key([]byte(field))
+		key, route := b.Route([]byte(field))
 		want := AppendKey(nil, []byte("cpu_"+field), tags)
 		if !bytes.Equal(key, want) {
 			t.Fatalf("key %q, want %q", key, want)
 		}
-		if h != Hash(want) {
-			t.Fatalf("incremental hash %x != Hash %x", h, Hash(want))
+		if route != RouteHash(want) {
+			t.Fatalf("per-line route hash %x != RouteHash %x", route, RouteHash(want))
+		}
+		if !bytes.Equal(b.Suffix([]byte(field)), want) {
+			t.Fatalf("Suffix and Route disagree")
 		}
 		metric, got, ok := SplitKey(key, nil)
 		if !ok || string(metric) != "cpu_"+field || len(got) != 2 ||
@@ -33,7 +36,7 @@ func TestKeyBuilderMatchesAppendKey(t *testing.T) {
 	// No tags.
 	b.Begin()
 	b.SetMetricPrefix([]byte("m"))
-	key, _ := b.Key(nil)
+	key := b.Suffix(nil)
 	if metric, tg, ok := SplitKey(key, nil); !ok || string(metric) != "m" || len(tg) != 0 {
 		t.Fatalf("SplitKey(%q) = %q %v %v", key, metric, tg, ok)
 	}
@@ -180,14 +183,34 @@ func TestArenaCompaction(t *testing.T) {
 	}
 }
 
+// TestRouteIsAFunctionOfTheKey: "a_b"+"c" and "a"+"b_c" make the same
+// metric, so the same key, so they must go to the same shard.
+func TestRouteIsAFunctionOfTheKey(t *testing.T) {
+	var b KeyBuilder
+	route := func(meas, field string) uint64 {
+		b.Begin()
+		b.AddTag([]byte("host"), []byte("x"))
+		b.SetMetricPrefix([]byte(meas), []byte("_"))
+		_, r := b.Route([]byte(field))
+		return r
+	}
+	if route("a_b", "c") != route("a", "b_c") {
+		t.Fatal("equal keys routed differently")
+	}
+	if route("a", "c") == route("a", "d") {
+		t.Fatal("different metrics of one line share a route hash")
+	}
+}
+
 func TestShardOfSpread(t *testing.T) {
 	counts := make([]int, 7)
 	for i := range 70000 {
-		counts[ShardOf(Hash(fmt.Appendf(nil, "s%d", i)), 7)]++
+		counts[ShardOf(RouteHash(fmt.Appendf(nil, "host=h%d\x00\x01m", i)), 7)]++
+		counts[ShardOf(RouteHash(fmt.Appendf(nil, "host=h\x00\x01m%d", i)), 7)]++
 	}
 	for s, c := range counts {
-		if c < 9000 || c > 11000 {
-			t.Fatalf("shard %d got %d of 70000", s, c)
+		if c < 18000 || c > 22000 {
+			t.Fatalf("shard %d got %d of 140000", s, c)
 		}
 	}
 }
