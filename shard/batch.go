@@ -1,9 +1,9 @@
 package shard
 
-// Point is one value of one series on its way to a shard.
+// Point is one value of one series on its way to a shard. It carries no
+// hash: the shard hashes only the keys it cannot Guess.
 type Point struct {
-	Hash   uint64 // valid only if the batch's Hashed is set
-	Time   int64  // Unix ns
+	Time   int64 // Unix ns
 	Value  float64
 	keyOff uint32
 	keyLen uint32
