@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,6 +143,7 @@ func benchParseAggregate(b *testing.B, series, procs int, output string) {
 	e.Sync()
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	cpu0 := cpuTime()
 	b.SetBytes(int64(len(ivs[0].buf)) * int64(procs))
 	b.ResetTimer()
 	for range b.N {
@@ -149,16 +151,29 @@ func benchParseAggregate(b *testing.B, series, procs int, output string) {
 	}
 	e.Sync()
 	b.StopTimer()
+	cpu := cpuTime() - cpu0
 	runtime.ReadMemStats(&ms1)
 	n := float64(points) * float64(b.N)
 	b.ReportMetric(n/b.Elapsed().Seconds(), "points/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/point")
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/point")
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/point")
 	table, windows, keys := e.MemoryBytes()
 	b.ReportMetric(float64(table+windows-keys)/float64(g.Series()), "state-B/series")
 	b.ReportMetric(float64(keys)/float64(g.Series()), "key-B/series")
 	b.ReportMetric(float64(e.Counters().Rollups)/n, "rollups/point")
 	e.Close()
+}
+
+// cpuTime returns the user+system CPU time of the process so far, so a
+// benchmark can report CPU per point beside wall time per point: their
+// ratio shows how busy the cores were.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkParse measures decoding alone on the same data: every field

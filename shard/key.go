@@ -109,21 +109,12 @@ func routeMetric(tags uint64, metric []byte) uint64 {
 			head |= uint64(c) << (8 * i)
 		}
 	}
-	h := mix(tags, head^uint64(len(metric)))
-	return mix(h, tail)
-}
-
-// mix combines two words asymmetrically and avalanches the result with
-// murmur3's finalizer, so that the low bits ShardOf uses depend on every
-// input bit.
-func mix(a, b uint64) uint64 {
-	h := a + b*0x9e3779b97f4a7c15
-	h ^= h >> 33
+	// One multiply-xorshift round is enough here: tags is already a good
+	// hash, and ShardOf needs only a well-spread low half.
+	h := tags ^ head*0x9e3779b97f4a7c15 ^ (tail+uint64(len(metric)))*0xc2b2ae3d27d4eb4f
+	h ^= h >> 32
 	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
+	return h ^ h>>29
 }
 
 // AppendKey appends a canonical key built from a metric and tags sorted by
