@@ -15,16 +15,23 @@
 // opentsdb encoder refuses (returns a DropReason, writes nothing) everything
 // the TSD would reject: no tags, too many tags, a character outside OpenTSDB's
 // set, a derived aggregator, a timestamp that is not positive 32-bit seconds,
-// a value that is NaN or infinite. The interval string is checked once, at
-// configuration time, by ValidateOpenTSDBInterval, not per rollup.
+// a value that is NaN or infinite, an _aggregate tag. The interval string is
+// checked once, at configuration time, by ValidateOpenTSDBInterval, not per
+// rollup.
+//
+// AppendWindow encodes every aggregator of one series window at once: the
+// series part (metric, tags, step, start) is escaped and validated once and
+// copied for each value, which is what makes encoding cheap enough to keep
+// up with the engine when every point yields about one rollup.
 //
 // What this package must not do: no I/O, no goroutines, no locks, no logging,
 // no fmt or encoding/json on the Append path (it runs once per rollup), no
 // dependency beyond the standard library. Counting drops by reason and
 // deciding how many objects go into one Kafka record is the caller's job.
 //
-// Lifetime rules: an Encoder keeps nothing between calls. Append reads the
-// Rollup and the byte slices it points to only during the call and appends
+// Lifetime rules: an Encoder keeps nothing between calls. Append and
+// AppendWindow read their argument and the byte slices it points to only
+// during the call and appends
 // to the caller's dst; it never retains dst or the Rollup. Encoders hold
 // only their immutable Options, so one Encoder may be shared by goroutines.
 // An ArrayWriter holds one counter and belongs to one goroutine.

@@ -1,16 +1,13 @@
 package peer
 
 import (
-	"fmt"
-	"math"
-	"math/rand/v2"
-	"strconv"
-	"strings"
+	"bytes"
 	"testing"
 	"time"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
+	telegen "github.com/rollupd/rollup/benchmarks/gen"
 	"github.com/rollupd/rollup/fastparse"
 )
 
@@ -118,64 +115,12 @@ func parseV2(buf []byte) (lines, points int, sum float64) {
 	return lines, points, sum
 }
 
-// telegrafBuffer generates, deterministically, about size bytes of lines
-// shaped like Telegraf's influx output for the cpu, mem, disk, diskio,
-// net and system inputs: 3-6 sorted tags, 3-10 fields mixing floats and
-// integers, nanosecond timestamps.
+// telegrafBuffer returns one 10s interval of the project's Telegraf-shaped
+// data (package gen, the data of the pipeline benchmarks) for enough hosts
+// to fill about size bytes.
 func telegrafBuffer(size int) (buf []byte, lines, points int) {
-	type input struct {
-		name   string
-		tags   []string // tag keys; the values are generated
-		fields []string // field keys; a trailing 'i' marks integer fields
-	}
-	inputs := []input{
-		{"cpu", []string{"cpu", "host", "region"}, []string{"usage_guest", "usage_idle", "usage_iowait", "usage_irq", "usage_nice", "usage_softirq", "usage_steal", "usage_system", "usage_user"}},
-		{"mem", []string{"dc", "host", "rack", "region"}, []string{"active i", "available i", "available_percent", "buffered i", "cached i", "free i", "used i", "used_percent"}},
-		{"disk", []string{"device", "fstype", "host", "mode", "path"}, []string{"free i", "inodes_free i", "inodes_total i", "inodes_used i", "total i", "used i", "used_percent"}},
-		{"diskio", []string{"dc", "host", "name", "rack", "region", "serial"}, []string{"io_time i", "iops_in_progress i", "read_bytes i", "read_time i", "reads i", "weighted_io_time i", "write_bytes i", "write_time i", "writes i", "merged_reads i"}},
-		{"net", []string{"host", "interface", "region"}, []string{"bytes_recv i", "bytes_sent i", "drop_in i", "drop_out i", "err_in i", "err_out i", "packets_recv i", "packets_sent i"}},
-		{"system", []string{"dc", "host", "region"}, []string{"load1", "load15", "load5", "n_cpus i", "n_users i", "uptime i"}},
-	}
-	r := rand.New(rand.NewPCG(42, 42))
-	ts := int64(1700000000000000000)
-	for len(buf) < size {
-		in := inputs[r.IntN(len(inputs))]
-		buf = append(buf, in.name...)
-		for _, k := range in.tags { // already sorted, as Telegraf writes them
-			buf = append(buf, ',')
-			buf = append(buf, k...)
-			buf = append(buf, '=')
-			buf = fmt.Appendf(buf, "%s-%02d", k, r.IntN(40))
-		}
-		nf := 3 + r.IntN(len(in.fields)-2)
-		if nf > 10 {
-			nf = 10
-		}
-		for i, f := range in.fields[:nf] {
-			if i == 0 {
-				buf = append(buf, ' ')
-			} else {
-				buf = append(buf, ',')
-			}
-			if k, ok := strings.CutSuffix(f, " i"); ok {
-				buf = append(buf, k...)
-				buf = append(buf, '=')
-				buf = strconv.AppendInt(buf, r.Int64N(1<<40), 10)
-				buf = append(buf, 'i')
-			} else {
-				buf = append(buf, f...)
-				buf = append(buf, '=')
-				// Telegraf writes 'f', -1: shortest form, no exponent.
-				v := math.Round(r.Float64()*100*1e4) / 1e4
-				buf = strconv.AppendFloat(buf, v, 'f', -1, 64)
-			}
-			points++
-		}
-		buf = append(buf, ' ')
-		buf = strconv.AppendInt(buf, ts, 10)
-		buf = append(buf, '\n')
-		ts += int64(r.IntN(1e9))
-		lines++
-	}
-	return buf, lines, points
+	hosts := size / 1900 // about 1.9 kB of lines per host and interval
+	g := telegen.NewTelegraf(telegen.Config{Hosts: hosts, Seed: 1})
+	buf = g.AppendInterval(nil)
+	return buf, bytes.Count(buf, []byte("\n")), g.PointsPerInterval()
 }
