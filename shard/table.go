@@ -64,10 +64,6 @@ func NewTable(hash func([]byte) uint64) *Table {
 // Len returns the number of series.
 func (t *Table) Len() int { return t.n }
 
-// Cap returns one more than the highest index ever handed out: per-series
-// arrays need this many records.
-func (t *Table) Cap() uint32 { return t.next }
-
 func fingerprint(hash uint64) uint32 { return uint32(hash >> 32) }
 
 func (t *Table) home(fp uint32) uint64 { return uint64(fp >> (32 - t.bits)) }
@@ -177,12 +173,6 @@ func (t *Table) Key(idx uint32) []byte {
 	r := *p
 	c, off, n := r>>36, (r>>16)&(1<<20-1), r&0xffff
 	return t.arena[c][off : off+n : off+n]
-}
-
-// Live reports whether idx currently holds a series.
-func (t *Table) Live(idx uint32) bool {
-	p := t.refs.Get(idx)
-	return p != nil && *p != 0
 }
 
 // Delete removes series idx. Its index is reused by a later Insert, so the

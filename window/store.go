@@ -140,7 +140,10 @@ func (s *Store) Advance(wm int64, e Emitter, del func(idx uint32)) {
 		if s.nextSweep != math.MinInt64 {
 			s.expire(del)
 		}
-		s.nextSweep = wm + min(s.sweepEvery, math.MaxInt64-wm)
+		s.nextSweep = math.MaxInt64
+		if wm <= math.MaxInt64-s.sweepEvery {
+			s.nextSweep = wm + s.sweepEvery
+		}
 	}
 }
 

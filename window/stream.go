@@ -65,9 +65,6 @@ func sub(t, d int64) int64 {
 	return t - d
 }
 
-// Seen reports whether the stream has delivered a valid point.
-func (s *Stream) Seen() bool { return s.seen }
-
 // WindowStart returns the start of the epoch-aligned window of length step
 // containing t (floor division, also for negative t). Times in the first
 // step after math.MinInt64 (the year 1677) have no aligned start that fits
