@@ -30,9 +30,12 @@ type Stream struct {
 	published int64
 
 	// Position of the start of the next Feed buffer in the whole stream,
-	// for error messages.
+	// for error messages. A line carried over from the previous Feed may
+	// start mid physical line (after leading spaces, or after a CR where
+	// the decoder resumed): colBase is what its columns lack.
 	baseLine   int
 	baseOffset int64
+	colBase    int
 
 	// OnMalformed, if set, is called for every malformed line with the
 	// error positioned in the whole stream (not allocation-free; bad input
@@ -105,13 +108,19 @@ func (s *Stream) Feed(buf []byte, final bool) int {
 		s.line(d, maxTime)
 	}
 	consumed := len(buf)
+	colBase := 0
 	if hasHeld {
 		if final {
 			s.malformed(&held)
 		} else {
 			consumed = heldStart
+			colBase = heldStart - (bytes.LastIndexByte(buf[:heldStart], '\n') + 1)
+			if bytes.IndexByte(buf[:heldStart], '\n') < 0 {
+				colBase += s.colBase // still the same physical line
+			}
 		}
 	}
+	s.colBase = colBase
 	s.baseLine += bytes.Count(buf[:consumed], []byte{'\n'})
 	s.baseOffset += int64(consumed)
 	return consumed
@@ -122,6 +131,9 @@ func (s *Stream) malformed(e *fastparse.ParseError) {
 	s.c.Malformed[e.Reason]++
 	if s.OnMalformed != nil {
 		pe := *e
+		if pe.Line == 1 {
+			pe.Col += s.colBase
+		}
 		pe.Line += s.baseLine - 1
 		pe.Offset += int(s.baseOffset)
 		s.OnMalformed(&pe)

@@ -1,0 +1,118 @@
+package pipeline
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/rollupd/rollup/fastparse"
+)
+
+// runChunked aggregates data read through r as one input and returns the
+// sorted output, the counters and the malformed-line positions reported.
+func runChunked(t testing.TB, r io.Reader, maxLine int) ([]string, Counters, []string) {
+	t.Helper()
+	cfg := testConfig(t, 1, 10*time.Second, "10s:sum,count,first,last")
+	cfg.MaxLineBytes = maxLine
+	var out bytes.Buffer
+	e, err := New(cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.NewStream()
+	var positions []string
+	s.OnMalformed = func(pe *fastparse.ParseError) {
+		positions = append(positions, fmt.Sprintf("%d:%d@%d %s", pe.Line, pe.Col, pe.Offset, pe.Reason))
+	}
+	if _, err := s.ReadFrom(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	slices.Sort(lines)
+	return lines, e.Counters(), positions
+}
+
+// chunkingInput mixes what chunk boundaries can cut badly: raw newlines
+// inside quoted strings, CRLF, malformed lines, an unterminated quote at
+// the very end.
+const chunkingInput = "m,h=a f=1,s=\"one\nline\ntwo\" 1700000000000000000\r\n" +
+	"m,h=a f=2 1700000001000000000\n" +
+	"broken,h=a f= 1700000002000000000\n" +
+	"m,h=b s=\"x\\\"y\nz\",f=3 1700000003000000000\n" +
+	"# comment\n" +
+	"m,h=a f=4,g=5i 1700000004000000000\r\n" +
+	"m,h=a f=\"unterminated\n" +
+	"m,h=c f=6 1700000005000000000\n" +
+	"m,h=c s=\"open at the end"
+
+// TestChunkingIsInvisible: reading an input through reads of any size gives
+// the output, counters and error positions of decoding it whole.
+func TestChunkingIsInvisible(t *testing.T) {
+	want, wantC, wantPos := runChunked(t, strings.NewReader(chunkingInput), 1<<20)
+	if wantC.Aggregated == 0 || wantC.MalformedTotal() == 0 {
+		t.Fatalf("input exercises nothing: %s", wantC.Summary())
+	}
+	readers := map[string]func() io.Reader{
+		"one byte": func() io.Reader { return iotest.OneByteReader(strings.NewReader(chunkingInput)) },
+		"half":     func() io.Reader { return iotest.HalfReader(strings.NewReader(chunkingInput)) },
+		"data+err": func() io.Reader { return iotest.DataErrReader(strings.NewReader(chunkingInput)) },
+	}
+	for seed := uint64(0); seed < 20; seed++ {
+		readers[fmt.Sprintf("random %d", seed)] = func() io.Reader {
+			return &chunkReader{rand.New(rand.NewPCG(seed, 5)), chunkingInput}
+		}
+	}
+	for name, r := range readers {
+		got, c, pos := runChunked(t, r(), 1<<20)
+		if !slices.Equal(got, want) || c.Summary() != wantC.Summary() || !slices.Equal(pos, wantPos) {
+			t.Errorf("%s: chunked reading differs:\n%s\n%s\npositions %v\nwant %v", name, diffLines(got, want), c.Summary(), pos, wantPos)
+		}
+	}
+}
+
+// TestLineTooLong: a line longer than MaxLineBytes is counted and skipped
+// up to its newline; the lines around it are unaffected.
+func TestLineTooLong(t *testing.T) {
+	long := "m,h=a f=1,s=\"" + strings.Repeat("x", 5000) + "\" 1700000000000000000\n"
+	in := "m,h=a f=1 1700000000000000000\n" + long + "m,h=a f=2 1700000001000000000\n"
+	got, c, _ := runChunked(t, iotest.HalfReader(strings.NewReader(in)), 1024)
+	if c.LineTooLong != 1 || c.Aggregated != 2 {
+		t.Fatalf("counters: %s", c.Summary())
+	}
+	want := []string{
+		`{"metric":"m_f","tags":{"h":"a"},"step":"10s","start":1700000000,"aggregator":"count","value":2}`,
+		`{"metric":"m_f","tags":{"h":"a"},"step":"10s","start":1700000000,"aggregator":"first","value":1}`,
+		`{"metric":"m_f","tags":{"h":"a"},"step":"10s","start":1700000000,"aggregator":"last","value":2}`,
+		`{"metric":"m_f","tags":{"h":"a"},"step":"10s","start":1700000000,"aggregator":"sum","value":3}`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// FuzzChunking: for any input and any read sizes, chunked reading equals
+// whole decoding (output, counters, error positions), and nothing panics.
+func FuzzChunking(f *testing.F) {
+	f.Add([]byte(chunkingInput), uint64(1))
+	f.Add([]byte("m f=1 1\nm f=\"a\nb\" 2\r\n"), uint64(7))
+	f.Add([]byte("\"\n\"\n\\\n"), uint64(3))
+	f.Fuzz(func(t *testing.T, data []byte, seed uint64) {
+		if len(data) > 1<<14 {
+			return
+		}
+		want, wantC, wantPos := runChunked(t, bytes.NewReader(data), 1<<20)
+		got, c, pos := runChunked(t, &chunkReader{rand.New(rand.NewPCG(seed, 9)), string(data)}, 1<<20)
+		if !slices.Equal(got, want) || c.Summary() != wantC.Summary() || !slices.Equal(pos, wantPos) {
+			t.Fatalf("chunked reading differs:\n%s\n%s vs\n%s\npositions %v\nwant %v", diffLines(got, want), c.Summary(), wantC.Summary(), pos, wantPos)
+		}
+	})
+}
