@@ -5,7 +5,7 @@ FUZZTIME  ?= 30s
 BENCHTIME ?= 20x
 COUNT     ?= 1
 
-.PHONY: all build sample test race vet fmt-check bench bench-peer fuzz clean
+.PHONY: all build sample test race vet fmt-check bench fuzz clean
 
 all: build
 
@@ -43,8 +43,12 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) -timeout 60m ./benchmarks/
 	cd benchmarks/peer && $(GO) test -run '^$$' -bench . -count $(COUNT) -timeout 30m ./...
 
+# fuzz: every fuzz target for FUZZTIME each; findings land in the
+# package's testdata/fuzz/ and become regression seeds once committed.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzInflux$$' -fuzztime $(FUZZTIME) ./fastparse/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseNumber$$' -fuzztime $(FUZZTIME) ./fastparse/
+	$(GO) test -run '^$$' -fuzz '^FuzzChunking$$' -fuzztime $(FUZZTIME) ./pipeline/
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONL$$' -fuzztime $(FUZZTIME) ./emit/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenTSDB$$' -fuzztime $(FUZZTIME) ./emit/
 	cd benchmarks/peer && $(GO) test -run '^$$' -fuzz '^FuzzDifferential$$' -fuzztime $(FUZZTIME) .
