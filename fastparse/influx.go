@@ -722,52 +722,101 @@ func (d *InfluxDecoder) addField() *Field {
 // exactFloat handles. It returns the offset after the value, or false if
 // the value needs the general path (numberValue), which then decides.
 func fastNumber(f *Field, b []byte, i int) (int, bool) {
-	var d decimal
+	neg := false
 	if b[i] == '-' {
-		d.neg = true
+		neg = true
 		i++
 	}
-	i, ok := d.scanDigits(b, i, false)
-	if !ok {
-		return 0, false
+	var mant uint64
+	nd := 0 // significant digits in mant
+	digits := false
+	for ; i < len(b); i++ {
+		d := b[i] - '0'
+		if d > 9 {
+			break
+		}
+		digits = true
+		if mant == 0 && d == 0 {
+			continue // leading zero
+		}
+		if nd == 19 {
+			return 0, false
+		}
+		mant = mant*10 + uint64(d)
+		nd++
 	}
+	exp10 := 0
 	if i < len(b) {
 		switch b[i] {
 		case 'i':
 			// 18 digits cannot overflow an int64.
-			if !d.digits || d.nd > 18 || i+1 < len(b) && fieldValChars[b[i+1]] {
+			if !digits || nd > 18 || i+1 < len(b) && fieldValChars[b[i+1]] {
 				return 0, false
 			}
 			f.Kind = FieldInt
-			f.Int = int64(d.mant)
-			if d.neg {
+			f.Int = int64(mant)
+			if neg {
 				f.Int = -f.Int
 			}
 			return i + 1, true
 		case 'u':
 			// 19 digits cannot overflow a uint64; "-1u" is an error.
-			if !d.digits || d.neg || i+1 < len(b) && fieldValChars[b[i+1]] {
+			if !digits || neg || i+1 < len(b) && fieldValChars[b[i+1]] {
 				return 0, false
 			}
 			f.Kind = FieldUint
-			f.Uint = d.mant
+			f.Uint = mant
 			return i + 1, true
 		case '.':
-			if i, ok = d.scanDigits(b, i+1, true); !ok {
-				return 0, false
+			for i++; i < len(b); i++ {
+				d := b[i] - '0'
+				if d > 9 {
+					break
+				}
+				digits = true
+				exp10--
+				if mant == 0 && d == 0 {
+					continue
+				}
+				if nd == 19 {
+					return 0, false
+				}
+				mant = mant*10 + uint64(d)
+				nd++
 			}
 		}
 	}
-	if !d.digits {
+	if !digits {
 		return 0, false
 	}
-	if i, ok = d.scanExponent(b, i); !ok {
-		return 0, false
+	if i < len(b) && b[i]|0x20 == 'e' {
+		i++
+		eneg := false
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			eneg = b[i] == '-'
+			i++
+		}
+		start := i
+		e := 0
+		for ; i < len(b) && e < 10000; i++ {
+			d := b[i] - '0'
+			if d > 9 {
+				break
+			}
+			e = e*10 + int(d)
+		}
+		if i == start {
+			return 0, false
+		}
+		if eneg {
+			e = -e
+		}
+		exp10 += e
 	}
 	if i < len(b) && fieldValChars[b[i]] {
 		return 0, false // more value bytes: let numberValue decide
 	}
-	v, ok := exactFloat(d.mant, d.exp10, d.neg)
+	v, ok := exactFloat(mant, exp10, neg)
 	if !ok {
 		return 0, false
 	}

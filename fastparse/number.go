@@ -109,93 +109,82 @@ func parseFloat(s []byte) (float64, numStatus) {
 // handles. It reports false for everything else, valid or not, and leaves
 // it to parseFloatSlow.
 func parseFloatFast(s []byte) (float64, bool) {
-	var d decimal
 	i := 0
+	neg := false
 	if len(s) > 0 && s[0] == '-' {
-		d.neg = true
+		neg = true
 		i++
 	}
-	i, ok := d.scanDigits(s, i, false)
-	if ok && i < len(s) && s[i] == '.' {
-		i, ok = d.scanDigits(s, i+1, true)
-	}
-	if !ok || !d.digits {
-		return 0, false
-	}
-	if i, ok = d.scanExponent(s, i); !ok || i != len(s) {
-		return 0, false
-	}
-	return exactFloat(d.mant, d.exp10, d.neg)
-}
-
-// decimal is a number being scanned: (-1)^neg * mant * 10^exp10, with nd
-// significant digits in mant. The fast paths (parseFloatFast, fastNumber)
-// share its scanning and give up on what it cannot hold exactly.
-type decimal struct {
-	mant   uint64
-	exp10  int
-	nd     int
-	neg    bool
-	digits bool // at least one digit seen
-}
-
-// scanDigits adds the digits at s[i:] to d (frac: they follow the decimal
-// point) and returns the offset after them. It reports false when a 20th
-// significant digit would not fit mant.
-func (d *decimal) scanDigits(s []byte, i int, frac bool) (int, bool) {
+	var mant uint64
+	nd := 0    // significant digits in mant
+	exp10 := 0 // value = mant * 10^exp10
+	digits := false
 	for ; i < len(s); i++ {
-		c := s[i] - '0'
-		if c > 9 {
+		d := s[i] - '0'
+		if d > 9 {
 			break
 		}
-		d.digits = true
-		if frac {
-			d.exp10--
-		}
-		if d.mant == 0 && c == 0 {
+		digits = true
+		if mant == 0 && d == 0 {
 			continue // leading zero
 		}
-		if d.nd == 19 {
-			return i, false
+		if nd == 19 {
+			return 0, false
 		}
-		d.mant = d.mant*10 + uint64(c)
-		d.nd++
+		mant = mant*10 + uint64(d)
+		nd++
 	}
-	return i, true
-}
-
-// scanExponent adds an exponent ("e5", "E-3") at s[i], if there is one, to
-// d and returns the offset after it; false for an 'e' without digits.
-// Huge exponents are capped (exactFloat then declines them).
-func (d *decimal) scanExponent(s []byte, i int) (int, bool) {
-	if i >= len(s) || s[i]|0x20 != 'e' {
-		return i, true
+	if i < len(s) && s[i] == '.' {
+		for i++; i < len(s); i++ {
+			d := s[i] - '0'
+			if d > 9 {
+				break
+			}
+			digits = true
+			exp10--
+			if mant == 0 && d == 0 {
+				continue
+			}
+			if nd == 19 {
+				return 0, false
+			}
+			mant = mant*10 + uint64(d)
+			nd++
+		}
 	}
-	i++
-	neg := false
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		neg = s[i] == '-'
+	if !digits {
+		return 0, false
+	}
+	if i < len(s) && s[i]|0x20 == 'e' {
 		i++
-	}
-	start := i
-	e := 0
-	for ; i < len(s); i++ {
-		c := s[i] - '0'
-		if c > 9 {
-			break
+		eneg := false
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			eneg = s[i] == '-'
+			i++
 		}
-		if e < 10000 {
-			e = e*10 + int(c)
+		start := i
+		e := 0
+		for ; i < len(s); i++ {
+			d := s[i] - '0'
+			if d > 9 {
+				break
+			}
+			if e < 10000 {
+				e = e*10 + int(d)
+			}
 		}
+		if i == start {
+			return 0, false
+		}
+		if eneg {
+			e = -e
+		}
+		exp10 += e
 	}
-	if i == start {
-		return i, false
+	if i != len(s) {
+		return 0, false
 	}
-	if neg {
-		e = -e
-	}
-	d.exp10 += e
-	return i, true
+	return exactFloat(mant, exp10, neg)
 }
 
 // pow10u64 holds the powers of ten that fit in a uint64.
