@@ -721,6 +721,10 @@ func (d *InfluxDecoder) addField() *Field {
 // with an 'i' or 'u' suffix that cannot overflow, and decimal floats that
 // exactFloat handles. It returns the offset after the value, or false if
 // the value needs the general path (numberValue), which then decides.
+//
+// Its decimal scanning repeats parseFloatFast's on purpose: sharing it
+// through a helper (tried: a decimal type with scanDigits/scanExponent
+// methods) cost 7% of the decoder's throughput on Telegraf data.
 func fastNumber(f *Field, b []byte, i int) (int, bool) {
 	neg := false
 	if b[i] == '-' {
