@@ -26,7 +26,10 @@ type Counters struct {
 
 	Rollups uint64      // rollups written
 	Dropped [256]uint64 // rollups not encodable, by emit.DropReason
-	Series  uint64      // live series at the time of reading
+	Series  uint64      // live series at the time of reading (gauge)
+	// OpenWindows is the number of open windows of the finest archive
+	// (gauge; per shard, so up to Shards times the windows in flight).
+	OpenWindows uint64
 }
 
 func (c *Counters) add(o *Counters) {
@@ -48,6 +51,7 @@ func (c *Counters) add(o *Counters) {
 		c.Dropped[i] += o.Dropped[i]
 	}
 	c.Series += o.Series
+	c.OpenWindows += o.OpenWindows
 }
 
 // MalformedTotal returns the number of malformed lines.

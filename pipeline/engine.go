@@ -32,10 +32,16 @@ type Config struct {
 	DefaultTime time.Time
 	// Now is the wall clock. Default time.Now.
 	Now func() time.Time
-	// Encoder formats rollups; Separator is written after each one (e.g.
-	// "\n" to put opentsdb objects one per line; jsonl ends lines itself).
+	// Encoder formats rollups for New; Separator is written after each one
+	// (e.g. "\n" to put opentsdb objects one per line; jsonl ends lines
+	// itself). NewWithOutput takes an Output that has its own encoder.
 	Encoder   emit.Encoder
 	Separator []byte
+	// IdleTimeout: a stream that has delivered nothing for this long stops
+	// holding the global watermark back; when every stream is idle, the
+	// wall clock (Now - lateness) advances it so the last windows of a
+	// quiet input close. 0 disables (offline input never idles).
+	IdleTimeout time.Duration
 	// BatchPoints is the number of points per batch sent to a shard.
 	// Default 4096.
 	BatchPoints int
@@ -72,8 +78,8 @@ func (c *Config) Validate() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Encoder == nil {
-		return errors.New("no output encoder configured")
+	if c.IdleTimeout < 0 {
+		return fmt.Errorf("idle timeout %s is negative", c.IdleTimeout)
 	}
 	if c.BatchPoints == 0 {
 		c.BatchPoints = 4096
@@ -99,16 +105,24 @@ type Engine struct {
 	closed    bool
 }
 
-// New starts an engine whose shards write encoded rollups to out. Writes to
-// out are serialized; each carries whole rollups.
+// New starts an engine whose shards write rollups encoded with
+// cfg.Encoder to out. Writes to out are serialized; each carries whole
+// rollups.
 func New(cfg Config, out io.Writer) (*Engine, error) {
+	if cfg.Encoder == nil {
+		return nil, errors.New("no output encoder configured")
+	}
+	return NewWithOutput(cfg, WriterOutput(out, cfg.Encoder, cfg.Separator))
+}
+
+// NewWithOutput starts an engine whose shards send rollups to out.
+func NewWithOutput(cfg Config, out Output) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, watermark: math.MinInt64, syncDone: make(chan struct{}, cfg.Shards)}
-	sink := &lockedWriter{w: out}
 	for i := 0; i < cfg.Shards; i++ {
-		w := newShardWorker(&e.cfg, sink)
+		w := newShardWorker(&e.cfg, out.ShardSink())
 		e.shards = append(e.shards, w)
 		e.wg.Add(1)
 		go func() {
@@ -122,14 +136,31 @@ func New(cfg Config, out io.Writer) (*Engine, error) {
 // Config returns the validated configuration.
 func (e *Engine) Config() *Config { return &e.cfg }
 
-// publish records a stream's watermark and advances the shards when the
-// global watermark moves. Holding mu while sending keeps advances in order.
-func (e *Engine) publish() {
+// publish recomputes the global watermark at wall time now (Unix ns) and
+// advances the shards when it moves. Holding mu while sending keeps
+// advances in order.
+func (e *Engine) publish(now int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	wm := int64(math.MaxInt64)
+	active := 0
+	newest := int64(math.MinInt64) // highest watermark of an idle stream
+	idle := int64(e.cfg.IdleTimeout)
 	for _, s := range e.streams {
+		if idle > 0 && now-s.lastActive >= idle {
+			newest = max(newest, s.published)
+			continue
+		}
+		active++
 		wm = min(wm, s.published)
+	}
+	if active == 0 {
+		if len(e.streams) == 0 {
+			return
+		}
+		// Every stream is idle: let the wall clock close windows, as
+		// a stream would whose newest point is now.
+		wm = max(newest, now-int64(e.cfg.Window.Lateness))
 	}
 	if e.closed || wm <= e.watermark {
 		return
@@ -139,6 +170,11 @@ func (e *Engine) publish() {
 		w.in <- message{advance: wm}
 	}
 }
+
+// Tick re-evaluates which streams are idle and advances the watermark if
+// that lets it move. Call it periodically (a fraction of IdleTimeout)
+// when IdleTimeout is set.
+func (e *Engine) Tick() { e.publish(e.cfg.Now().UnixNano()) }
 
 // Watermark returns the global watermark (Unix ns; math.MinInt64 before any
 // stream delivered a point).
@@ -163,13 +199,25 @@ func (e *Engine) Sync() {
 
 // Close flushes every open window, waits for the shards to write their
 // output and stops them. It returns the first write error.
-func (e *Engine) Close() error {
+func (e *Engine) Close() error { return e.stop(true) }
+
+// Stop waits for the shards to apply what was sent to them and to hand
+// their output on, and stops them without closing the windows still open:
+// for a service that shuts down and will resume from a checkpoint, a
+// window's rollup must come out whole, once, after the restart.
+func (e *Engine) Stop() error { return e.stop(false) }
+
+func (e *Engine) stop(flushWindows bool) error {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
 	done := make(chan struct{}, len(e.shards))
 	for _, w := range e.shards {
-		w.in <- message{flush: done}
+		if flushWindows {
+			w.in <- message{flush: done}
+		} else {
+			w.in <- message{barrier: done}
+		}
 	}
 	for range e.shards {
 		<-done
@@ -187,20 +235,34 @@ func (e *Engine) Close() error {
 	return err
 }
 
-// Counters adds up the counters of every stream and shard. Call it after
-// Close (or accept that in-flight work is not yet counted).
+// Counters adds up the counters of every stream and shard. It is safe at
+// any time: streams publish theirs at every Flush, shards after every
+// batch, so a running engine's counters lag by at most that much.
 func (e *Engine) Counters() Counters {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	var c Counters
-	for _, s := range e.streams {
-		c.add(&s.c)
-	}
-	for _, w := range e.shards {
-		c.add(&w.c)
-	}
+	e.CountersInto(&c)
 	return c
 }
+
+// CountersInto is Counters without the 4 KiB copy on return; it
+// overwrites *c.
+func (e *Engine) CountersInto(c *Counters) {
+	*c = Counters{}
+	e.mu.Lock()
+	streams := e.streams
+	e.mu.Unlock()
+	for _, s := range streams {
+		s.mu.Lock()
+		c.add(&s.pub)
+		s.mu.Unlock()
+	}
+	for _, w := range e.shards {
+		w.mu.Lock()
+		c.add(&w.pub)
+		w.mu.Unlock()
+	}
+}
+
 
 // MemoryBytes estimates the state held by all shards (tables + windows).
 // Call it after Close or while no stream is feeding.
@@ -211,20 +273,4 @@ func (e *Engine) MemoryBytes() (table, windows, keys int) {
 		keys += w.table.KeyBytes()
 	}
 	return
-}
-
-type lockedWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	err error
-}
-
-func (l *lockedWriter) Write(p []byte) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.err != nil {
-		return l.err
-	}
-	_, l.err = l.w.Write(p)
-	return l.err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"math"
+	"sync"
 
 	"github.com/rollupd/rollup/fastparse"
 	"github.com/rollupd/rollup/shard"
@@ -26,8 +27,15 @@ type Stream struct {
 	sep     []byte
 	c       Counters
 
-	// published is the watermark last published; read under e.mu.
-	published int64
+	// pub is the copy of c other goroutines read (under mu), refreshed
+	// at every Flush.
+	mu  sync.Mutex
+	pub Counters
+
+	// published is the watermark last published and lastActive the wall
+	// time (Unix ns) the stream last delivered; both under e.mu.
+	published  int64
+	lastActive int64
 
 	// Position of the start of the next Feed buffer in the whole stream,
 	// for error messages. A line carried over from the previous Feed may
@@ -44,14 +52,16 @@ type Stream struct {
 }
 
 // NewStream adds an input stream. Until it has delivered a valid point and
-// flushed, it holds the global watermark back.
+// flushed (or been idle for Config.IdleTimeout), it holds the global
+// watermark back.
 func (e *Engine) NewStream() *Stream {
 	s := &Stream{
-		e:         e,
-		wm:        window.NewStream(&e.cfg.Window),
-		sep:       []byte(e.cfg.MetricSeparator),
-		published: math.MinInt64,
-		baseLine:  1,
+		e:          e,
+		wm:         window.NewStream(&e.cfg.Window),
+		sep:        []byte(e.cfg.MetricSeparator),
+		published:  math.MinInt64,
+		lastActive: e.cfg.Now().UnixNano(),
+		baseLine:   1,
 	}
 	for range e.shards {
 		free := make(chan *shard.Batch, batchesInFlight)
@@ -79,8 +89,33 @@ func newBatch(n int) *shard.Batch {
 // the caller passes the rest again with more data. When final is true every
 // byte is consumed.
 func (s *Stream) Feed(buf []byte, final bool) int {
+	return s.feed(buf, final, s.e.cfg.Now().UnixNano())
+}
+
+// FeedRecord decodes buf as one whole input of its own (a Kafka record
+// value: one line, as Telegraf frames them, or many), with now as the wall
+// time (Unix ns) for the future bound and for lines without a timestamp.
+// Error positions passed to OnMalformed are relative to buf.
+func (s *Stream) FeedRecord(buf []byte, now int64) {
+	s.baseLine, s.baseOffset, s.colBase = 1, 0, 0
+	s.feed(buf, true, now)
+}
+
+// Active records that the stream is delivering at wall time now (Unix ns),
+// so that it holds the watermark back again if it had been idle. Call it
+// before feeding what arrived.
+func (s *Stream) Active(now int64) {
+	s.e.mu.Lock()
+	s.lastActive = now
+	s.e.mu.Unlock()
+}
+
+// Watermark returns the stream's watermark (Unix ns; math.MinInt64 before
+// its first valid point).
+func (s *Stream) Watermark() int64 { return s.wm.Watermark() }
+
+func (s *Stream) feed(buf []byte, final bool, now int64) int {
 	cfg := &s.e.cfg
-	now := cfg.Now().UnixNano()
 	def := now
 	if !cfg.DefaultTime.IsZero() {
 		def = cfg.DefaultTime.UnixNano()
@@ -228,13 +263,16 @@ func (s *Stream) Flush() {
 			s.send(i)
 		}
 	}
+	s.mu.Lock()
+	s.pub = s.c
+	s.mu.Unlock()
 	wm := s.wm.Watermark()
 	s.e.mu.Lock()
 	changed := wm > s.published
 	s.published = wm
 	s.e.mu.Unlock()
 	if changed {
-		s.e.publish()
+		s.e.publish(s.e.cfg.Now().UnixNano())
 	}
 }
 
