@@ -263,7 +263,6 @@ func (e *Engine) CountersInto(c *Counters) {
 	}
 }
 
-
 // MemoryBytes estimates the state held by all shards (tables + windows).
 // Call it after Close or while no stream is feeding.
 func (e *Engine) MemoryBytes() (table, windows, keys int) {
