@@ -99,10 +99,11 @@ type Engine struct {
 	syncMu   sync.Mutex
 	syncDone chan struct{}
 
-	mu        sync.Mutex
-	streams   []*Stream
-	watermark int64 // global: min of stream watermarks
-	closed    bool
+	mu         sync.Mutex
+	streams    []*Stream
+	partitions []*Partition
+	watermark  int64 // global: min of partition watermarks
+	closed     bool
 }
 
 // New starts an engine whose shards write rollups encoded with
@@ -146,16 +147,16 @@ func (e *Engine) publish(now int64) {
 	active := 0
 	newest := int64(math.MinInt64) // highest watermark of an idle stream
 	idle := int64(e.cfg.IdleTimeout)
-	for _, s := range e.streams {
-		if idle > 0 && now-s.lastActive >= idle {
-			newest = max(newest, s.published)
+	for _, p := range e.partitions {
+		if idle > 0 && now-p.lastActive >= idle {
+			newest = max(newest, p.published)
 			continue
 		}
 		active++
-		wm = min(wm, s.published)
+		wm = min(wm, p.published)
 	}
 	if active == 0 {
-		if len(e.streams) == 0 {
+		if len(e.partitions) == 0 {
 			return
 		}
 		// Every stream is idle: let the wall clock close windows, as

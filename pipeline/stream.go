@@ -15,13 +15,16 @@ import (
 // when a shard falls behind, its streams wait instead of buffering more.
 const batchesInFlight = 4
 
-// Stream decodes one input stream (a Kafka partition, or the offline input)
-// and routes its points to the shards. One goroutine uses a Stream.
+// Stream decodes input and routes its points to the shards. One goroutine
+// uses a Stream. Lateness and watermarks belong to a Partition: a Stream
+// made by NewStream has one of its own; a Kafka parser goroutine uses one
+// Stream (and its batches) for the many partitions it reads, switching
+// between them with Use.
 type Stream struct {
 	e       *Engine
 	dec     fastparse.InfluxDecoder
 	keys    shard.KeyBuilder
-	wm      window.Stream
+	cur     *Partition
 	batches []*shard.Batch
 	free    []chan *shard.Batch
 	sep     []byte
@@ -31,11 +34,6 @@ type Stream struct {
 	// at every Flush.
 	mu  sync.Mutex
 	pub Counters
-
-	// published is the watermark last published and lastActive the wall
-	// time (Unix ns) the stream last delivered; both under e.mu.
-	published  int64
-	lastActive int64
 
 	// Position of the start of the next Feed buffer in the whole stream,
 	// for error messages. A line carried over from the previous Feed may
@@ -51,17 +49,45 @@ type Stream struct {
 	OnMalformed func(*fastparse.ParseError)
 }
 
-// NewStream adds an input stream. Until it has delivered a valid point and
-// flushed (or been idle for Config.IdleTimeout), it holds the global
+// Partition is the watermark state of one input stream (a Kafka
+// partition, or the offline input). Until it has delivered a valid point
+// and flushed (or been idle for Config.IdleTimeout), it holds the global
 // watermark back.
-func (e *Engine) NewStream() *Stream {
-	s := &Stream{
-		e:          e,
+type Partition struct {
+	wm window.Stream // used by the goroutine feeding it
+
+	// published is the watermark last published and lastActive the wall
+	// time (Unix ns) the partition last delivered; both under e.mu.
+	published  int64
+	lastActive int64
+}
+
+// NewPartition registers a new input partition with the engine.
+func (e *Engine) NewPartition() *Partition {
+	p := &Partition{
 		wm:         window.NewStream(&e.cfg.Window),
-		sep:        []byte(e.cfg.MetricSeparator),
 		published:  math.MinInt64,
 		lastActive: e.cfg.Now().UnixNano(),
-		baseLine:   1,
+	}
+	e.mu.Lock()
+	e.partitions = append(e.partitions, p)
+	e.mu.Unlock()
+	return p
+}
+
+// NewStream adds a stream with a partition of its own.
+func (e *Engine) NewStream() *Stream {
+	s := e.NewRouter()
+	s.cur = e.NewPartition()
+	return s
+}
+
+// NewRouter adds a stream without a partition: call Use before feeding.
+func (e *Engine) NewRouter() *Stream {
+	s := &Stream{
+		e:        e,
+		sep:      []byte(e.cfg.MetricSeparator),
+		baseLine: 1,
 	}
 	for range e.shards {
 		free := make(chan *shard.Batch, batchesInFlight)
@@ -75,6 +101,16 @@ func (e *Engine) NewStream() *Stream {
 	e.streams = append(e.streams, s)
 	e.mu.Unlock()
 	return s
+}
+
+// Use makes p the partition that what is fed next belongs to. It flushes
+// what was fed for the previous one first, so every point reaches its shard
+// before its own partition's watermark moves.
+func (s *Stream) Use(p *Partition) {
+	if s.cur != nil && s.cur != p {
+		s.Flush()
+	}
+	s.cur = p
 }
 
 func newBatch(n int) *shard.Batch {
@@ -106,13 +142,13 @@ func (s *Stream) FeedRecord(buf []byte, now int64) {
 // before feeding what arrived.
 func (s *Stream) Active(now int64) {
 	s.e.mu.Lock()
-	s.lastActive = now
+	s.cur.lastActive = now
 	s.e.mu.Unlock()
 }
 
-// Watermark returns the stream's watermark (Unix ns; math.MinInt64 before
-// its first valid point).
-func (s *Stream) Watermark() int64 { return s.wm.Watermark() }
+// Watermark returns the current partition's watermark (Unix ns;
+// math.MinInt64 before its first valid point).
+func (s *Stream) Watermark() int64 { return s.cur.wm.Watermark() }
 
 func (s *Stream) feed(buf []byte, final bool, now int64) int {
 	cfg := &s.e.cfg
@@ -208,8 +244,8 @@ func (s *Stream) line(d *fastparse.InfluxDecoder, maxTime int64) {
 				s.c.Future++
 				continue
 			}
-			crosses := s.wm.Crosses(t)
-			if !s.wm.Accept(t) {
+			crosses := s.cur.wm.Crosses(t)
+			if !s.cur.wm.Accept(t) {
 				verdict = lineLate
 				s.c.Late++
 				continue
@@ -255,8 +291,8 @@ func (s *Stream) send(si int) {
 	s.batches[si] = <-s.free[si]
 }
 
-// Flush sends every partly filled batch and then publishes the stream's
-// watermark, which may close windows.
+// Flush sends every partly filled batch and then publishes the current
+// partition's watermark, which may close windows.
 func (s *Stream) Flush() {
 	for i, b := range s.batches {
 		if b.Len() > 0 {
@@ -266,10 +302,11 @@ func (s *Stream) Flush() {
 	s.mu.Lock()
 	s.pub = s.c
 	s.mu.Unlock()
-	wm := s.wm.Watermark()
+	p := s.cur
+	wm := p.wm.Watermark()
 	s.e.mu.Lock()
-	changed := wm > s.published
-	s.published = wm
+	changed := wm > p.published
+	p.published = wm
 	s.e.mu.Unlock()
 	if changed {
 		s.e.publish(s.e.cfg.Now().UnixNano())

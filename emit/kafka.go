@@ -1,0 +1,340 @@
+package emit
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/valyala/bytebufferpool"
+)
+
+// KafkaConfig configures a KafkaOutput.
+type KafkaConfig struct {
+	// Client produces the records. It must be created with
+	// kgo.RecordPartitioner(kgo.ManualPartitioner()): the output picks
+	// each record's partition itself (see KafkaOutput).
+	Client *kgo.Client
+	// Format is "opentsdb" (a JSON array of Aggregate objects per record,
+	// as opentsdb-rpc-kafka reads them) or "jsonl" (one JSON object per
+	// line, many lines per record).
+	Format  string
+	Options Options
+	// Topics is the output topic of each archive, by archive index.
+	Topics []string
+	// RecordBytes caps a record value. A window whose rollups alone are
+	// larger goes out alone. Default 64 KiB.
+	RecordBytes int
+	// OnError is called for every record the client fails to deliver
+	// (after its own retries); the record's rollups are lost. Optional.
+	OnError func(topic string, partition int32, err error)
+}
+
+// DefaultRecordBytes is the default cap of a record value: big enough that
+// per-record costs vanish, small enough that one record OpenTSDB fails to
+// store (it drops the rest of the record) loses little.
+const DefaultRecordBytes = 64 << 10
+
+// KafkaOutput batches rollups into Kafka records.
+//
+// Routing: a series always goes to partition xxhash64(series key) mod the
+// topic's partition count, and every rollup in one record belongs to that
+// partition. The record key is the 8-byte big-endian xxhash64 of the first
+// series in the record (all series in it share key mod partitions).
+// Records are produced asynchronously; when the client's buffer is full,
+// producing blocks, which stops the shards and in turn the fetching: memory
+// stays bounded while the broker is down and nothing read is dropped.
+type KafkaOutput struct {
+	cl      *kgo.Client
+	enc     Encoder
+	array   bool
+	topics  []string // distinct output topics
+	topicOf []int    // archive -> index in topics
+	maxRec  int
+	onError func(string, int32, error)
+
+	partitions []atomic.Int32 // per topic; 0 until known
+
+	records, bytes, errs, inflight atomic.Int64
+	latency                        Histogram
+}
+
+// NewKafkaOutput checks the configuration; call Refresh before the first
+// rollup to learn the topics' partition counts.
+func NewKafkaOutput(cfg KafkaConfig) (*KafkaOutput, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("kafka output: no client")
+	}
+	enc, err := NewEncoder(cfg.Format, cfg.Options)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.RecordBytes == 0 {
+		cfg.RecordBytes = DefaultRecordBytes
+	}
+	if cfg.RecordBytes < 1024 {
+		return nil, fmt.Errorf("output record bytes %d is below the minimum of 1024", cfg.RecordBytes)
+	}
+	o := &KafkaOutput{cl: cfg.Client, enc: enc, array: cfg.Format == "opentsdb", maxRec: cfg.RecordBytes, onError: cfg.OnError}
+	index := map[string]int{}
+	for _, t := range cfg.Topics {
+		if t == "" {
+			return nil, errors.New("kafka output: empty topic name")
+		}
+		i, ok := index[t]
+		if !ok {
+			i = len(o.topics)
+			index[t] = i
+			o.topics = append(o.topics, t)
+		}
+		o.topicOf = append(o.topicOf, i)
+	}
+	if len(o.topics) == 0 {
+		return nil, errors.New("kafka output: no topic")
+	}
+	o.partitions = make([]atomic.Int32, len(o.topics))
+	return o, nil
+}
+
+// Topics returns the distinct output topics.
+func (o *KafkaOutput) Topics() []string { return o.topics }
+
+// ErrTopicMissing is returned (wrapped) by Refresh when an output topic does
+// not exist on the cluster.
+var ErrTopicMissing = errors.New("output topic does not exist")
+
+// Refresh asks the cluster for the partition count of every output topic.
+// A topic that gained partitions spreads its series anew from then on.
+func (o *KafkaOutput) Refresh(ctx context.Context) error {
+	req := kmsg.NewPtrMetadataRequest()
+	for _, t := range o.topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, o.cl)
+	if err != nil {
+		return fmt.Errorf("cannot read output topic metadata: %w", err)
+	}
+	for i, t := range o.topics {
+		n := int32(0)
+		for _, rt := range resp.Topics {
+			if rt.Topic != nil && *rt.Topic == t && rt.ErrorCode == 0 {
+				n = int32(len(rt.Partitions))
+			}
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: %q (create it, or check --output-topic and the archives' topic=)", ErrTopicMissing, t)
+		}
+		o.partitions[i].Store(n)
+	}
+	return nil
+}
+
+// KafkaStats are the output's totals since start.
+type KafkaStats struct {
+	Records, Bytes int64 // delivered
+	Errors         int64 // records that failed after retries
+	InFlight       int64 // records handed to the client, not yet acknowledged
+}
+
+// Stats returns the output's totals.
+func (o *KafkaOutput) Stats() KafkaStats {
+	return KafkaStats{Records: o.records.Load(), Bytes: o.bytes.Load(), Errors: o.errs.Load(), InFlight: o.inflight.Load()}
+}
+
+// Latency is the time from a rollup's window close (its encoding) to the
+// broker's acknowledgement of its record.
+func (o *KafkaOutput) Latency() *Histogram { return &o.latency }
+
+// Flush waits until every record produced so far is acknowledged or ctx
+// ends.
+func (o *KafkaOutput) Flush(ctx context.Context) error { return o.cl.Flush(ctx) }
+
+// ShardSink returns a batcher for one shard goroutine (not shared).
+func (o *KafkaOutput) ShardSink() *KafkaSink {
+	return &KafkaSink{o: o, open: make([][]pendingRecord, len(o.topics))}
+}
+
+// KafkaSink collects one shard's rollups into one open record per output
+// partition and produces them when full and on Flush.
+type KafkaSink struct {
+	o    *KafkaOutput
+	open [][]pendingRecord // [topic][partition]
+}
+
+type pendingRecord struct {
+	buf     *bytebufferpool.ByteBuffer
+	key     uint64    // hash of the first series
+	encoded time.Time // when the first rollup was encoded
+	count   int       // rollups in buf
+}
+
+var arraySep = []byte{','}
+
+// Window encodes one series' window into the open record of its partition.
+func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) int {
+	o := s.o
+	t := o.topicOf[archive]
+	n := o.partitions[t].Load()
+	if n <= 0 {
+		n = 1 // Refresh was not called: one partition rather than a crash
+	}
+	h := xxhash.Sum64(key)
+	p := int32(h % uint64(n))
+	if int(n) > len(s.open[t]) {
+		s.open[t] = append(s.open[t], make([]pendingRecord, int(n)-len(s.open[t]))...)
+	}
+	r := &s.open[t][p]
+	if r.buf == nil {
+		r.buf = bytebufferpool.Get()
+		r.key, r.encoded, r.count = h, time.Now(), 0
+		if o.array {
+			r.buf.B = append(r.buf.B, '[')
+		}
+	}
+	mark := len(r.buf.B)
+	var sep []byte
+	if o.array {
+		sep = arraySep
+	}
+	var written int
+	r.buf.B, written = o.enc.AppendWindow(r.buf.B, w, sep, drops)
+	if written == 0 {
+		return 0
+	}
+	if len(r.buf.B) > o.maxRec && r.count > 0 {
+		// Over the cap: the record goes out without this window, which
+		// starts the next one.
+		next := bytebufferpool.Get()
+		if o.array {
+			next.B = append(next.B, '[')
+		}
+		next.B = append(next.B, r.buf.B[mark:]...)
+		r.buf.B = r.buf.B[:mark]
+		s.produce(t, p, r)
+		*r = pendingRecord{buf: next, key: h, encoded: time.Now()}
+	}
+	r.count += written
+	return written
+}
+
+// Flush produces every open record.
+func (s *KafkaSink) Flush() error {
+	for t := range s.open {
+		for p := range s.open[t] {
+			if r := &s.open[t][p]; r.buf != nil {
+				s.produce(t, int32(p), r)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *KafkaSink) produce(t int, p int32, r *pendingRecord) {
+	o := s.o
+	buf := r.buf
+	*r = pendingRecord{}
+	if len(buf.B) <= 1 && o.array || len(buf.B) == 0 {
+		bytebufferpool.Put(buf) // everything in it was dropped
+		return
+	}
+	if o.array {
+		buf.B[len(buf.B)-1] = ']' // the last element's separator
+	}
+	rec := &kgo.Record{Topic: o.topics[t], Partition: p, Value: buf.B, Key: make([]byte, 8)}
+	binary.BigEndian.PutUint64(rec.Key, r.key)
+	encoded := r.encoded
+	o.inflight.Add(1)
+	// Produce blocks while the client's buffer is full: that is the
+	// backpressure that keeps memory bounded when the broker is slow.
+	o.cl.Produce(context.Background(), rec, func(rec *kgo.Record, err error) {
+		o.inflight.Add(-1)
+		if err != nil {
+			o.errs.Add(1)
+			if o.onError != nil {
+				o.onError(rec.Topic, rec.Partition, err)
+			}
+		} else {
+			o.records.Add(1)
+			o.bytes.Add(int64(len(rec.Value)))
+			o.latency.Observe(time.Since(encoded))
+		}
+		bytebufferpool.Put(buf)
+	})
+}
+
+// Histogram counts durations in fixed exponential buckets (Prometheus
+// style, cumulative when read). Safe for concurrent use.
+type Histogram struct {
+	counts [len(LatencyBuckets) + 1]atomic.Uint64
+	sumNs  atomic.Int64
+	mu     sync.Mutex
+	max    time.Duration
+}
+
+// LatencyBuckets are the upper bounds of Histogram's buckets.
+var LatencyBuckets = [...]time.Duration{
+	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+	30 * time.Second, time.Minute,
+}
+
+// Observe adds one duration.
+func (h *Histogram) Observe(d time.Duration) {
+	i := 0
+	for i < len(LatencyBuckets) && d > LatencyBuckets[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sumNs.Add(int64(d))
+	h.mu.Lock()
+	h.max = max(h.max, d)
+	h.mu.Unlock()
+}
+
+// Snapshot returns per-bucket counts (the last one is +Inf), the sum and
+// the maximum.
+func (h *Histogram) Snapshot() (counts []uint64, sum, maxSeen time.Duration) {
+	counts = make([]uint64, len(h.counts))
+	for i := range h.counts {
+		counts[i] = h.counts[i].Load()
+	}
+	h.mu.Lock()
+	maxSeen = h.max
+	h.mu.Unlock()
+	return counts, time.Duration(h.sumNs.Load()), maxSeen
+}
+
+// Quantile estimates the q-quantile (0..1) as the upper bound of the
+// bucket it falls in; 0 when empty.
+func (h *Histogram) Quantile(q float64) time.Duration {
+	counts, _, maxSeen := h.Snapshot()
+	var total uint64
+	for _, c := range counts {
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := uint64(q*float64(total) + 0.5)
+	var seen uint64
+	for i, c := range counts {
+		seen += c
+		if seen >= rank && seen > 0 {
+			if i < len(LatencyBuckets) {
+				return min(LatencyBuckets[i], maxSeen)
+			}
+			return maxSeen
+		}
+	}
+	return maxSeen
+}
