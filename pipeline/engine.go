@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -273,4 +274,25 @@ func (e *Engine) MemoryBytes() (table, windows, keys int) {
 		keys += w.table.KeyBytes()
 	}
 	return
+}
+
+// Ping sends a barrier through every shard and waits for the answers: it
+// tells a stuck shard from a working one (the watchdog's question).
+func (e *Engine) Ping(ctx context.Context) error {
+	done := make(chan struct{}, len(e.shards))
+	for _, w := range e.shards {
+		select {
+		case w.in <- message{barrier: done}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for range e.shards {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }

@@ -81,3 +81,10 @@ func (s *writerSink) Flush() error {
 	s.buf = s.buf[:0]
 	return err
 }
+
+// KafkaOutput adapts an emit.KafkaOutput to Output.
+func KafkaOutput(o *emit.KafkaOutput) Output { return kafkaOutput{o} }
+
+type kafkaOutput struct{ o *emit.KafkaOutput }
+
+func (k kafkaOutput) ShardSink() ShardSink { return k.o.ShardSink() }

@@ -303,6 +303,9 @@ func (s *Stream) Flush() {
 	s.pub = s.c
 	s.mu.Unlock()
 	p := s.cur
+	if p == nil { // a router that has not fed anything yet
+		return
+	}
 	wm := p.wm.Watermark()
 	s.e.mu.Lock()
 	changed := wm > p.published

@@ -14,7 +14,11 @@ import (
 )
 
 type cli struct {
-	LogLevel slog.Level `help:"Log level: debug, info, warn or error." default:"info" env:"ROLLUP_LOG_LEVEL"`
+	Config    kong.ConfigFlag `help:"JSON configuration file; keys are flag names with _ for - (e.g. {\"output_topic\": \"rollups\"}). Flags on the command line win over the file, the file over ROLLUP_* variables." placeholder:"FILE"`
+	LogLevel  slog.Level      `help:"Log level: debug, info, warn or error." default:"info" env:"ROLLUP_LOG_LEVEL"`
+	LogFormat string          `help:"Log format: text (logfmt) or json." default:"text" enum:"text,json" env:"ROLLUP_LOG_FORMAT"`
+
+	Run runCmd `cmd:"" help:"The service: consume line protocol from Kafka, aggregate, produce rollups to Kafka. Stops cleanly on SIGTERM/SIGINT."`
 
 	Aggregate aggregateCmd `cmd:"" help:"Aggregate line protocol from files (or stdin) and write rollups to stdout; a one-line summary goes to stderr."`
 	Generate  generateCmd  `cmd:"" help:"Write deterministic Telegraf-shaped line protocol to stdout (sample and benchmark data)."`
@@ -40,6 +44,7 @@ func run(args []string, std stdio) int {
 		kong.UsageOnError(),
 		kong.Writers(std.out, std.err),
 		kong.Exit(func(code int) { exit = code }),
+		kong.Configuration(kong.JSON),
 	)
 	if err != nil {
 		fmt.Fprintf(std.err, "rollup: %v\n", err)
@@ -53,7 +58,11 @@ func run(args []string, std stdio) int {
 		fmt.Fprintf(std.err, "rollup: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: c.LogLevel}))
+	var handler slog.Handler = slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: c.LogLevel})
+	if c.LogFormat == "json" {
+		handler = slog.NewJSONHandler(std.err, &slog.HandlerOptions{Level: c.LogLevel})
+	}
+	log := slog.New(handler)
 	if err := ctx.Run(log, std); err != nil {
 		fmt.Fprintf(std.err, "rollup: %v\n", err)
 		return 1

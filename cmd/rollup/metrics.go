@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rollupd/rollup/emit"
+	"github.com/rollupd/rollup/fastparse"
+	"github.com/rollupd/rollup/pipeline"
+)
+
+// handler serves /metrics and /healthz.
+func (s *service) handler() http.Handler {
+	mux := http.NewServeMux()
+	var mu sync.Mutex
+	var w pipeline.PromWriter
+	var buf []byte
+	mux.HandleFunc("/metrics", func(rw http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Reset(buf)
+		s.writeMetrics(&w)
+		buf = w.Bytes()
+		rw.Header().Set("Content-Type", pipeline.PromContentType)
+		rw.Write(buf)
+	})
+	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(rw, "ok\nuptime %s\n", time.Since(s.start).Round(time.Second))
+	})
+	return mux
+}
+
+func (s *service) writeMetrics(w *pipeline.PromWriter) {
+	var c pipeline.Counters
+	s.engine.CountersInto(&c)
+
+	w.Family("rollup_lines_total", "Input lines decoded (valid or malformed).", "counter")
+	w.SampleUint("rollup_lines_total", c.Lines)
+	w.Family("rollup_lines_malformed_total", "Malformed input lines skipped, by reason.", "counter")
+	for _, r := range fastparse.AllReasons {
+		w.SampleUint("rollup_lines_malformed_total", c.Malformed[r], "reason", r.String())
+	}
+	w.SampleUint("rollup_lines_malformed_total", c.LineTooLong, "reason", "line_too_long")
+	w.Family("rollup_points_total", "Numeric field values read from valid lines (points in).", "counter")
+	w.SampleUint("rollup_points_total", c.Points)
+	w.Family("rollup_points_aggregated_total", "Points folded into a window.", "counter")
+	w.SampleUint("rollup_points_aggregated_total", c.Aggregated)
+	w.Family("rollup_points_dropped_total", "Points not aggregated, by reason (late: behind their partition's watermark; closed_early: window closed by idle advancement).", "counter")
+	for _, d := range []struct {
+		reason string
+		n      uint64
+	}{
+		{"string_field", c.StringField}, {"non_finite", c.NonFinite}, {"future", c.Future},
+		{"late", c.Late}, {"closed_early", c.ClosedEarly}, {"key_too_long", c.KeyTooLong},
+	} {
+		w.SampleUint("rollup_points_dropped_total", d.n, "reason", d.reason)
+	}
+	w.Family("rollup_late_points_total", "Points behind their partition's watermark (also in rollup_points_dropped_total).", "counter")
+	w.SampleUint("rollup_late_points_total", c.Late)
+	w.Family("rollup_series", "Live series.", "gauge")
+	w.SampleUint("rollup_series", c.Series)
+	w.Family("rollup_open_windows", "Open windows of the finest archive, summed over shards.", "gauge")
+	w.SampleUint("rollup_open_windows", c.OpenWindows)
+	w.Family("rollup_rollups_total", "Rollups encoded for output.", "counter")
+	w.SampleUint("rollup_rollups_total", c.Rollups)
+	w.Family("rollup_rollups_dropped_total", "Rollups not sent because the output format (OpenTSDB's rules) cannot carry them, by reason.", "counter")
+	for _, r := range emit.AllDropReasons {
+		w.SampleUint("rollup_rollups_dropped_total", c.Dropped[r], "reason", r.String())
+	}
+	wm := s.engine.Watermark()
+	w.Family("rollup_watermark_seconds", "Global event-time watermark (Unix seconds; windows ending at or before it are closed).", "gauge")
+	w.Sample("rollup_watermark_seconds", nsToSeconds(wm))
+
+	parts := s.source.Partitions()
+	w.Family("rollup_partition_offset", "Next input offset to process, per partition.", "gauge")
+	for _, p := range parts {
+		w.Sample("rollup_partition_offset", float64(p.Offset), "topic", p.Topic, "partition", strconv.Itoa(int(p.Partition)))
+	}
+	w.Family("rollup_partition_lag", "Records between the processed offset and the high watermark at the last fetch (-1: unknown).", "gauge")
+	for _, p := range parts {
+		w.Sample("rollup_partition_lag", float64(p.Lag), "topic", p.Topic, "partition", strconv.Itoa(int(p.Partition)))
+	}
+	w.Family("rollup_partition_watermark_seconds", "Event-time watermark of the partition (newest point minus lateness; NaN before the first point).", "gauge")
+	for _, p := range parts {
+		w.Sample("rollup_partition_watermark_seconds", nsToSeconds(p.Watermark), "topic", p.Topic, "partition", strconv.Itoa(int(p.Partition)))
+	}
+
+	st := s.output.Stats()
+	w.Family("rollup_output_records_total", "Output records acknowledged by the brokers.", "counter")
+	w.Sample("rollup_output_records_total", float64(st.Records))
+	w.Family("rollup_output_bytes_total", "Output record value bytes acknowledged.", "counter")
+	w.Sample("rollup_output_bytes_total", float64(st.Bytes))
+	w.Family("rollup_produce_errors_total", "Output records the Kafka client failed to deliver after retrying (their rollups are lost).", "counter")
+	w.Sample("rollup_produce_errors_total", float64(st.Errors))
+	w.Family("rollup_output_records_in_flight", "Output records handed to the Kafka client and not yet acknowledged.", "gauge")
+	w.Sample("rollup_output_records_in_flight", float64(st.InFlight))
+	counts, sum, _ := s.output.Latency().Snapshot()
+	w.Family("rollup_emit_latency_seconds", "Time from a window's close (encoding) to the broker's acknowledgement of its record.", "histogram")
+	var cum uint64
+	for i, n := range counts {
+		cum += n
+		le := "+Inf"
+		if i < len(emit.LatencyBuckets) {
+			le = strconv.FormatFloat(emit.LatencyBuckets[i].Seconds(), 'g', -1, 64)
+		}
+		w.SampleUint("rollup_emit_latency_seconds_bucket", cum, "le", le)
+	}
+	w.Sample("rollup_emit_latency_seconds_sum", sum.Seconds())
+	w.SampleUint("rollup_emit_latency_seconds_count", cum)
+
+	writeProcessMetrics(w, s.start)
+}
+
+func nsToSeconds(ns int64) float64 {
+	if ns == math.MinInt64 {
+		return math.NaN()
+	}
+	return float64(ns) / 1e9
+}
+
+var goMetrics = []metrics.Sample{
+	{Name: "/memory/classes/heap/objects:bytes"},
+	{Name: "/memory/classes/total:bytes"},
+	{Name: "/sched/goroutines:goroutines"},
+}
+
+// writeProcessMetrics writes the standard process_* and a few go_* series.
+func writeProcessMetrics(w *pipeline.PromWriter, start time.Time) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		w.Family("process_cpu_seconds_total", "User and system CPU time spent.", "counter")
+		w.Sample("process_cpu_seconds_total", cpu.Seconds())
+		w.Family("process_max_resident_memory_bytes", "Peak resident set size.", "gauge")
+		w.Sample("process_max_resident_memory_bytes", float64(ru.Maxrss)*1024)
+	}
+	if rss, ok := residentBytes(); ok {
+		w.Family("process_resident_memory_bytes", "Resident set size.", "gauge")
+		w.Sample("process_resident_memory_bytes", float64(rss))
+	}
+	w.Family("process_start_time_seconds", "Start time of the process (Unix seconds).", "gauge")
+	w.Sample("process_start_time_seconds", float64(start.UnixNano())/1e9)
+	samples := make([]metrics.Sample, len(goMetrics))
+	copy(samples, goMetrics)
+	metrics.Read(samples)
+	w.Family("go_memstats_heap_alloc_bytes", "Bytes of live and not yet swept heap objects.", "gauge")
+	w.Sample("go_memstats_heap_alloc_bytes", float64(samples[0].Value.Uint64()))
+	w.Family("go_memory_total_bytes", "All memory mapped by the Go runtime.", "gauge")
+	w.Sample("go_memory_total_bytes", float64(samples[1].Value.Uint64()))
+	w.Family("go_goroutines", "Goroutines that currently exist.", "gauge")
+	w.Sample("go_goroutines", float64(samples[2].Value.Uint64()))
+	w.Family("go_gomaxprocs", "GOMAXPROCS.", "gauge")
+	w.Sample("go_gomaxprocs", float64(runtime.GOMAXPROCS(0)))
+}
+
+// residentBytes reads the resident set size from /proc/self/statm.
+func residentBytes() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	var size, rss int64
+	if _, err := fmt.Sscan(string(b), &size, &rss); err != nil {
+		return 0, false
+	}
+	return rss * int64(os.Getpagesize()), true
+}

@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/rollupd/rollup/emit"
+	"github.com/rollupd/rollup/fastparse"
+	"github.com/rollupd/rollup/pipeline"
+	"github.com/rollupd/rollup/window"
+)
+
+type runCmd struct {
+	Brokers            []string      `help:"Kafka bootstrap brokers, host:port (repeatable or comma-separated)." default:"127.0.0.1:9092" env:"ROLLUP_BROKERS" placeholder:"HOST:PORT"`
+	Topic              []string      `help:"Input topic (repeatable or comma-separated). Every partition is read directly, without a consumer group." env:"ROLLUP_TOPIC" xor:"input" placeholder:"NAME"`
+	TopicRegex         string        `help:"Read every topic whose whole name matches this regular expression (RE2), including topics created while running. Instead of --topic." env:"ROLLUP_TOPIC_REGEX" xor:"input" placeholder:"REGEX"`
+	InputFormat        string        `help:"Format of the input record values: influx (line protocol; a record may hold one line, as Telegraf writes them, or many)." default:"influx" enum:"influx" env:"ROLLUP_INPUT_FORMAT"`
+	Precision          string        `help:"Unit of input timestamps: ns, us, ms or s." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`
+	Start              string        `help:"Where to start the partitions that exist at startup: earliest or latest. Partitions and topics found later always start at the earliest offset." default:"earliest" enum:"earliest,latest" env:"ROLLUP_START"`
+	OutputTopic        string        `help:"Topic the rollups go to (archives may override it with :topic=NAME). It must exist." default:"rollups" env:"ROLLUP_OUTPUT_TOPIC" placeholder:"NAME"`
+	OutputFormat       string        `help:"Rollup output: opentsdb (opentsdb-rpc-kafka Aggregate objects, a JSON array per record; avg and rollups OpenTSDB would reject are counted, not sent) or jsonl (one JSON object per line, many lines per record)." default:"opentsdb" enum:"opentsdb,jsonl" env:"ROLLUP_OUTPUT_FORMAT"`
+	OutputRecordBytes  int           `help:"Most bytes in one output record value (a window bigger than this goes alone). Smaller records lose less when OpenTSDB rejects one." default:"65536" env:"ROLLUP_OUTPUT_RECORD_BYTES"`
+	OpenTSDBMaxTags    int           `name:"opentsdb-max-tags" help:"Most tags an OpenTSDB rollup may carry; match tsd.storage.max_tags (minus one if the TSDs run with tsd.rollups.tag_raw)." default:"8" env:"ROLLUP_OPENTSDB_MAX_TAGS"`
+	Archive            []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME] (repeatable). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
+	Lateness           time.Duration `help:"How far behind its partition's newest point a point may be and still count. Later points are counted as late and dropped." default:"30s" env:"ROLLUP_LATENESS"`
+	IdleTimeout        time.Duration `help:"A partition that delivers nothing for this long stops holding back the watermark; when all are idle, the wall clock closes windows (minus --lateness). 0 disables." default:"1m" env:"ROLLUP_IDLE_TIMEOUT"`
+	MaxFuture          time.Duration `help:"Reject points more than this far ahead of the wall clock, so one bad clock cannot close everyone's windows." default:"1h" env:"ROLLUP_MAX_FUTURE"`
+	MetricSeparator    string        `help:"Joins measurement and field into the metric name." default:"_" env:"ROLLUP_METRIC_SEPARATOR"`
+	SeriesTTL          time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
+	Shards             int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`
+	Parsers            int           `help:"Parser goroutines, each reading a fixed group of partitions (default: GOMAXPROCS)." default:"0" env:"ROLLUP_PARSERS"`
+	MetadataInterval   time.Duration `help:"How often to look for new partitions and topics (and output partition counts)." default:"5s" env:"ROLLUP_METADATA_INTERVAL"`
+	ProduceBufferBytes int           `help:"Most output bytes buffered while the brokers are slow or down; when full, reading pauses (nothing is dropped)." default:"268435456" env:"ROLLUP_PRODUCE_BUFFER_BYTES"`
+	MetricsListen      string        `help:"Address of the HTTP server for /metrics (Prometheus text) and /healthz; empty disables it." default:"127.0.0.1:9108" env:"ROLLUP_METRICS_LISTEN" placeholder:"HOST:PORT"`
+	ShutdownTimeout    time.Duration `help:"On SIGTERM/SIGINT, how long to wait for fetched records to be applied and produced records to be acknowledged before exiting anyway." default:"30s" env:"ROLLUP_SHUTDOWN_TIMEOUT"`
+	DryRun             bool          `help:"Validate the configuration, print it and exit." env:"ROLLUP_DRY_RUN"`
+}
+
+// runConfig is the validated form of the flags.
+type runConfig struct {
+	engine      pipeline.Config
+	topics      []string // output topic per archive
+	topicRegex  *regexp.Regexp
+	precision   fastparse.Precision
+	kafkaFormat string
+}
+
+// parseArchiveRoute splits "STEP:AGGS[:topic=NAME]".
+func parseArchiveRoute(spec, defTopic string) (window.Archive, string, error) {
+	topic := defTopic
+	if i := strings.Index(spec, ":topic="); i >= 0 {
+		topic = spec[i+len(":topic="):]
+		spec = spec[:i]
+		if topic == "" {
+			return window.Archive{}, "", fmt.Errorf("archive %q: empty topic=", spec)
+		}
+	}
+	ar, err := window.ParseArchive(spec)
+	return ar, topic, err
+}
+
+func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
+	rc := &runConfig{kafkaFormat: r.OutputFormat}
+	cfg := &rc.engine
+	topicOf := map[string]string{}
+	for _, spec := range r.Archive {
+		ar, topic, err := parseArchiveRoute(spec, r.OutputTopic)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Window.Archives = append(cfg.Window.Archives, ar)
+		topicOf[ar.Name] = topic
+	}
+	cfg.Window.Lateness = r.Lateness
+	cfg.Window.SeriesTTL = r.SeriesTTL
+	prec, err := fastparse.ParsePrecision(r.Precision)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Precision = prec
+	cfg.MetricSeparator = r.MetricSeparator
+	if r.MaxFuture <= 0 {
+		return nil, errors.New("--max-future must be positive")
+	}
+	cfg.MaxFuture = r.MaxFuture
+	cfg.IdleTimeout = r.IdleTimeout
+	cfg.Shards = r.Shards
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	// Validate sorted the archives finest first: look their topics up by name.
+	for _, ar := range cfg.Window.Archives {
+		rc.topics = append(rc.topics, topicOf[ar.Name])
+	}
+	if len(r.Topic) == 0 && r.TopicRegex == "" {
+		return nil, errors.New("no input: give --topic or --topic-regex")
+	}
+	if r.TopicRegex != "" {
+		re, err := regexp.Compile(r.TopicRegex)
+		if err != nil {
+			return nil, fmt.Errorf("--topic-regex: %w", err)
+		}
+		rc.topicRegex = re
+	}
+	if len(r.Brokers) == 0 {
+		return nil, errors.New("no --brokers")
+	}
+	if r.OutputFormat == "opentsdb" {
+		for _, ar := range cfg.Window.Archives {
+			if err := emit.ValidateOpenTSDBInterval(ar.Name); err != nil {
+				return nil, fmt.Errorf("archive %s: %w", ar.Name, err)
+			}
+			for _, g := range ar.Aggregators {
+				if g == window.Avg {
+					log.Warn("opentsdb output: avg is not sent (OpenTSDB derives it from sum and count at query time); make sure sum and count are configured",
+						"archive", ar.Name)
+				}
+			}
+		}
+	}
+	if _, err := emit.NewEncoder(r.OutputFormat, emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags}); err != nil {
+		return nil, err
+	}
+	if r.OutputRecordBytes < 1024 {
+		return nil, fmt.Errorf("--output-record-bytes %d is below the minimum of 1024", r.OutputRecordBytes)
+	}
+	if r.ProduceBufferBytes < 4*r.OutputRecordBytes {
+		return nil, fmt.Errorf("--produce-buffer-bytes %d must hold at least 4 records of --output-record-bytes %d", r.ProduceBufferBytes, r.OutputRecordBytes)
+	}
+	if r.MetadataInterval < 100*time.Millisecond {
+		return nil, fmt.Errorf("--metadata-interval %s is below the minimum of 100ms", r.MetadataInterval)
+	}
+	if r.ShutdownTimeout <= 0 {
+		return nil, errors.New("--shutdown-timeout must be positive")
+	}
+	return rc, nil
+}
+
+func (r *runCmd) Run(log *slog.Logger, std stdio) error {
+	rc, err := r.config(log)
+	if err != nil {
+		return err
+	}
+	if r.DryRun {
+		fmt.Fprintln(std.out, "configuration valid")
+		for i, ar := range rc.engine.Window.Archives {
+			fmt.Fprintf(std.out, "archive %s: %v -> topic %s\n", ar.Name, ar.Aggregators, rc.topics[i])
+		}
+		return nil
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serve(ctx, log, r, rc, nil)
+}
+
+// service is a running `rollup run`: what /metrics reads.
+type service struct {
+	engine *pipeline.Engine
+	source *pipeline.Source
+	output *emit.KafkaOutput
+	start  time.Time
+}
+
+// serve runs the service until ctx ends. ready, if not nil, receives the
+// service once it consumes (tests use it).
+func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, ready chan<- *service) error {
+	kafkaLog := kgoLogger(log)
+	producer, err := kgo.NewClient(
+		kgo.SeedBrokers(r.Brokers...),
+		kgo.ClientID("rollup"),
+		kgo.WithLogger(kafkaLog),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.MaxBufferedBytes(r.ProduceBufferBytes),
+		kgo.MaxBufferedRecords(max(10000, r.ProduceBufferBytes/1024)),
+		kgo.ProducerBatchMaxBytes(int32(max(1<<20, r.OutputRecordBytes+(64<<10)))),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MetadataMaxAge(r.MetadataInterval),
+	)
+	if err != nil {
+		return fmt.Errorf("cannot create Kafka producer: %w", err)
+	}
+	defer producer.Close()
+	outErrs := pipeline.NewThrottle(5, 10*time.Second)
+	out, err := emit.NewKafkaOutput(emit.KafkaConfig{
+		Client: producer, Format: rc.kafkaFormat, Options: emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags},
+		Topics: rc.topics, RecordBytes: r.OutputRecordBytes,
+		OnError: func(topic string, partition int32, err error) {
+			if ok, suppressed := outErrs.Allow(time.Now()); ok {
+				log.Error("output record lost: the client gave up producing it", "topic", topic, "partition", partition,
+					"error", err, "suppressed_since_last", suppressed)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	// The output topics must exist before a rollup can be routed; wait for
+	// the brokers rather than exit, as systemd would only restart us.
+	for attempt := 1; ; attempt++ {
+		err := out.Refresh(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			log.Warn("waiting for output topics", "topics", out.Topics(), "brokers", r.Brokers, "attempt", attempt, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
+		}
+	}
+
+	consumer, err := kgo.NewClient(
+		kgo.SeedBrokers(r.Brokers...),
+		kgo.ClientID("rollup"),
+		kgo.WithLogger(kafkaLog),
+		kgo.MetadataMaxAge(r.MetadataInterval),
+		kgo.FetchMaxWait(500*time.Millisecond),
+	)
+	if err != nil {
+		return fmt.Errorf("cannot create Kafka consumer: %w", err)
+	}
+	defer consumer.Close()
+
+	cfg := rc.engine
+	eng, err := pipeline.NewWithOutput(cfg, pipeline.KafkaOutput(out))
+	if err != nil {
+		return err
+	}
+	src, err := pipeline.NewSource(eng, pipeline.SourceConfig{
+		Client: consumer, Topics: r.Topic, TopicRegex: rc.topicRegex, StartLatest: r.Start == "latest",
+		MetadataInterval: r.MetadataInterval, Parsers: r.Parsers, Log: log,
+	})
+	if err != nil {
+		eng.Stop()
+		return err
+	}
+	svc := &service{engine: eng, source: src, output: out, start: time.Now()}
+
+	var httpSrv *http.Server
+	if r.MetricsListen != "" {
+		ln, err := net.Listen("tcp", r.MetricsListen)
+		if err != nil {
+			eng.Stop()
+			return fmt.Errorf("cannot listen for /metrics on %s: %w (is another rollup running? change --metrics-listen)", r.MetricsListen, err)
+		}
+		httpSrv = &http.Server{Handler: svc.handler(), ReadHeaderTimeout: 10 * time.Second}
+		go httpSrv.Serve(ln)
+		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+	}
+
+	srcCtx, stopSrc := context.WithCancel(context.Background())
+	srcDone := make(chan struct{})
+	go func() {
+		defer close(srcDone)
+		src.Run(srcCtx)
+	}()
+	log.Info("rollup running", "brokers", r.Brokers, "topics", r.Topic, "topic_regex", r.TopicRegex,
+		"output_topics", out.Topics(), "format", rc.kafkaFormat, "archives", len(cfg.Window.Archives),
+		"shards", cfg.Shards, "lateness", cfg.Window.Lateness, "idle_timeout", cfg.IdleTimeout)
+	if _, err := sdNotify("READY=1\nSTATUS=consuming"); err != nil {
+		log.Warn("systemd notification failed", "error", err)
+	}
+	if ready != nil {
+		ready <- svc
+	}
+	if iv, ok := sdWatchdogInterval(); ok {
+		go svc.watchdog(ctx, log, iv)
+	}
+
+	<-ctx.Done()
+	deadline := time.Now().Add(r.ShutdownTimeout)
+	log.Info("shutting down: stopping fetches", "timeout", r.ShutdownTimeout)
+	sdNotify("STOPPING=1")
+	t0 := time.Now()
+	stopSrc()
+	select {
+	case <-srcDone:
+	case <-time.After(time.Until(deadline)):
+		return fmt.Errorf("shutdown: fetched records not applied within %s", r.ShutdownTimeout)
+	}
+	log.Info("fetched records applied", "took", time.Since(t0).Round(time.Millisecond))
+	t0 = time.Now()
+	if err := eng.Stop(); err != nil {
+		log.Error("engine stop", "error", err)
+	}
+	flushCtx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	err = out.Flush(flushCtx)
+	st := out.Stats()
+	if err != nil {
+		log.Error("output not fully acknowledged before the shutdown timeout; those rollups may be lost",
+			"in_flight_records", st.InFlight, "error", err)
+	} else {
+		log.Info("output flushed", "took", time.Since(t0).Round(time.Millisecond), "records", st.Records)
+	}
+	if httpSrv != nil {
+		shutCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		httpSrv.Shutdown(shutCtx)
+		cancel()
+	}
+	c := eng.Counters()
+	log.Info("stopped", "uptime", time.Since(svc.start).Round(time.Second), "summary", c.Summary(),
+		"produce_errors", st.Errors, "malformed_messages_suppressed", src.MalformedSuppressed())
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// watchdog pings systemd while the shards answer: a shard that does not
+// answer within the interval is stuck, unless it waits on a slow broker
+// (records in flight), which is backpressure, logged elsewhere.
+func (s *service) watchdog(ctx context.Context, log *slog.Logger, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, every)
+		alive := s.engine.Ping(pctx) == nil || s.output.Stats().InFlight > 0
+		cancel()
+		if alive {
+			if _, err := sdNotify("WATCHDOG=1"); err != nil {
+				log.Warn("systemd watchdog notification failed", "error", err)
+			}
+		} else if ctx.Err() == nil {
+			log.Error("shards did not answer within the watchdog interval; not pinging systemd", "interval", every)
+		}
+	}
+}
+
+// kgoLogger sends the Kafka client's warnings and errors (connection
+// failures, retries) to slog; its info and debug chatter only at debug.
+func kgoLogger(log *slog.Logger) kgo.Logger {
+	level := kgo.LogLevelWarn
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		level = kgo.LogLevelDebug
+	}
+	return &slogKgo{log: log.With("component", "kafka"), level: level}
+}
+
+type slogKgo struct {
+	log   *slog.Logger
+	level kgo.LogLevel
+}
+
+func (l *slogKgo) Level() kgo.LogLevel { return l.level }
+
+func (l *slogKgo) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	var sl slog.Level
+	switch level {
+	case kgo.LogLevelError:
+		sl = slog.LevelError
+	case kgo.LogLevelWarn:
+		sl = slog.LevelWarn
+	case kgo.LogLevelInfo:
+		sl = slog.LevelInfo
+	default:
+		sl = slog.LevelDebug
+	}
+	l.log.Log(context.Background(), sl, msg, keyvals...)
+}

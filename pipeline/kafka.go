@@ -1,0 +1,424 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math"
+	"regexp"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/rollupd/rollup/fastparse"
+)
+
+// SourceConfig configures a Source. Zero values take the documented
+// defaults.
+type SourceConfig struct {
+	// Client consumes. It must be a direct consumer created without
+	// ConsumeTopics, ConsumePartitions or ConsumerGroup: the source finds
+	// the partitions itself and adds them with the offsets it chooses.
+	Client *kgo.Client
+	// Topics lists the topics to read; or TopicRegex selects them (every
+	// topic whose whole name matches, checked at every metadata refresh).
+	Topics     []string
+	TopicRegex *regexp.Regexp
+	// StartLatest starts the partitions that exist at startup at their end
+	// (only new records); otherwise they start at the earliest offset.
+	// Partitions found later always start at the earliest offset, so
+	// nothing written to a new partition or topic is missed.
+	StartLatest bool
+	// MetadataInterval is how often to look for new topics and
+	// partitions. Default 5s.
+	MetadataInterval time.Duration
+	// Parsers is the number of parser goroutines; each reads a fixed group
+	// of partitions. Default GOMAXPROCS.
+	Parsers int
+	// Log receives connection, discovery and bad-input messages. Default:
+	// slog.Default().
+	Log *slog.Logger
+	// MalformedLogBurst bounds the malformed-line log messages per second
+	// (the rest are counted and summarized). Default 10.
+	MalformedLogBurst int
+}
+
+// Source reads Kafka partitions directly (no consumer group: offsets are
+// the service's own state) and feeds their records to an engine. Every
+// partition is an input stream with its own lateness and watermark.
+type Source struct {
+	e   *Engine
+	cfg SourceConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	parts   map[topicPartition]*PartitionState
+	order   []*PartitionState // in discovery order, for stats
+	parsers []*parser
+	started bool // the first discovery has run
+
+	malformed *Throttle
+	fetchErrs *Throttle
+}
+
+type topicPartition struct {
+	topic string
+	id    int32
+}
+
+// PartitionState is what the source knows of one assigned partition.
+// Its atomics are readable from any goroutine (for /metrics).
+type PartitionState struct {
+	Topic     string
+	Partition int32
+
+	p      *Partition
+	parser int
+
+	next      atomic.Int64 // next offset to process (-1: nothing yet)
+	hwm       atomic.Int64 // high watermark from the last fetch (-1: unknown)
+	watermark atomic.Int64 // stream watermark, Unix ns
+	records   atomic.Int64
+
+	cur int64 // offset of the record being parsed (parser goroutine only)
+}
+
+// PartitionStats is a snapshot of one partition.
+type PartitionStats struct {
+	Topic     string
+	Partition int32
+	Offset    int64 // next offset to process; -1 before the first record
+	Lag       int64 // high watermark - Offset; -1 when unknown
+	Watermark int64 // Unix ns; math.MinInt64 before the first valid point
+	Records   int64
+}
+
+// NewSource prepares a source for e. Run starts it.
+func NewSource(e *Engine, cfg SourceConfig) (*Source, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("kafka source: no client")
+	}
+	if len(cfg.Topics) == 0 && cfg.TopicRegex == nil {
+		return nil, errors.New("no input topic: give --topic or --topic-regex")
+	}
+	if len(cfg.Topics) > 0 && cfg.TopicRegex != nil {
+		return nil, errors.New("give either --topic or --topic-regex, not both")
+	}
+	if cfg.MetadataInterval == 0 {
+		cfg.MetadataInterval = 5 * time.Second
+	}
+	if cfg.MetadataInterval < 100*time.Millisecond {
+		return nil, fmt.Errorf("metadata interval %s is below the minimum of 100ms", cfg.MetadataInterval)
+	}
+	if cfg.Parsers == 0 {
+		cfg.Parsers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Parsers < 1 {
+		return nil, fmt.Errorf("parsers %d must be at least 1", cfg.Parsers)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.MalformedLogBurst == 0 {
+		cfg.MalformedLogBurst = 10
+	}
+	s := &Source{
+		e: e, cfg: cfg, log: cfg.Log,
+		parts:     map[topicPartition]*PartitionState{},
+		malformed: NewThrottle(cfg.MalformedLogBurst, time.Second),
+		fetchErrs: NewThrottle(5, 10*time.Second),
+	}
+	for range cfg.Parsers {
+		p := &parser{src: s, in: make(chan work, 8), stream: e.NewRouter()}
+		p.stream.OnMalformed = s.onMalformed(p)
+		s.parsers = append(s.parsers, p)
+	}
+	return s, nil
+}
+
+// parser is one parser goroutine: it feeds the records of its partitions
+// through one Stream, so its batches are shared by all of them.
+type parser struct {
+	src    *Source
+	in     chan work
+	stream *Stream
+	n      int             // partitions assigned (under src.mu)
+	cur    *PartitionState // being fed (parser goroutine only)
+}
+
+type work struct {
+	part    *PartitionState
+	records []*kgo.Record
+	hwm     int64
+}
+
+// Run consumes until ctx ends. It then stops fetching, applies every record
+// already fetched, and returns nil; the caller stops the engine after it.
+// Errors reaching the brokers are logged and retried, never returned.
+func (s *Source) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, p := range s.parsers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.run()
+		}()
+	}
+	bg, stopBg := context.WithCancel(context.Background())
+	var bgWG sync.WaitGroup
+	bgWG.Add(1)
+	go func() {
+		defer bgWG.Done()
+		s.discoverLoop(bg)
+	}()
+	if idle := s.e.cfg.IdleTimeout; idle > 0 {
+		bgWG.Add(1)
+		go func() {
+			defer bgWG.Done()
+			tick := time.NewTicker(min(idle/4, time.Second))
+			defer tick.Stop()
+			for {
+				select {
+				case <-bg.Done():
+					return
+				case <-tick.C:
+					s.e.Tick()
+				}
+			}
+		}()
+	}
+
+	for ctx.Err() == nil {
+		fetches := s.cfg.Client.PollFetches(ctx)
+		if fetches.IsClientClosed() {
+			break
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			if ok, suppressed := s.fetchErrs.Allow(time.Now()); ok {
+				s.log.Warn("fetch failed; retrying", "topic", topic, "partition", partition, "error", err,
+					"suppressed_since_last", suppressed)
+			}
+		})
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) == 0 {
+				return
+			}
+			s.mu.Lock()
+			ps := s.parts[topicPartition{fp.Topic, fp.Partition}]
+			s.mu.Unlock()
+			if ps == nil {
+				// Not ours (cannot happen: we only add partitions we
+				// registered); dropping would lose data silently.
+				s.log.Error("records for an unregistered partition", "topic", fp.Topic, "partition", fp.Partition)
+				return
+			}
+			s.parsers[ps.parser].in <- work{part: ps, records: fp.Records, hwm: fp.HighWatermark}
+		})
+	}
+	for _, p := range s.parsers {
+		close(p.in)
+	}
+	wg.Wait()
+	stopBg()
+	bgWG.Wait()
+	return nil
+}
+
+func (p *parser) run() {
+	st := p.stream
+	for w := range p.in {
+		ps := w.part
+		p.cur = ps
+		st.Use(ps.p)
+		now := p.src.e.cfg.Now().UnixNano()
+		st.Active(now)
+		for _, r := range w.records {
+			ps.cur = r.Offset
+			st.FeedRecord(r.Value, now)
+		}
+		st.Flush()
+		ps.next.Store(w.records[len(w.records)-1].Offset + 1)
+		ps.hwm.Store(w.hwm)
+		ps.records.Add(int64(len(w.records)))
+		ps.watermark.Store(st.Watermark())
+	}
+	st.Flush()
+}
+
+// discoverLoop looks for new topics and partitions every MetadataInterval.
+func (s *Source) discoverLoop(ctx context.Context) {
+	failures := 0
+	for {
+		if err := s.discover(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			// Say so at the first failure, then every 10th: the client
+			// logs each connection attempt itself.
+			if failures == 1 || failures%10 == 0 {
+				s.log.Warn("cannot read topic metadata; retrying (is the broker reachable?)",
+					"brokers", s.cfg.Client.OptValue(kgo.SeedBrokers), "failures", failures, "error", err)
+			}
+		} else if failures > 0 {
+			s.log.Info("topic metadata readable again", "after_failures", failures)
+			failures = 0
+		}
+		wait := s.cfg.MetadataInterval
+		if failures > 0 {
+			wait = min(wait, time.Duration(failures)*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// discover reads the cluster's metadata once and adds the partitions not
+// seen before.
+func (s *Source) discover(ctx context.Context) error {
+	req := kmsg.NewPtrMetadataRequest()
+	if s.cfg.TopicRegex == nil {
+		for _, t := range s.cfg.Topics {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(t)
+			req.Topics = append(req.Topics, rt)
+		}
+	} // nil Topics: every topic, matched against the regex below
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(rctx, s.cfg.Client)
+	if err != nil {
+		return err
+	}
+	add := map[string]map[int32]kgo.Offset{}
+	s.mu.Lock()
+	first := !s.started
+	s.started = true
+	var added []*PartitionState
+	for _, t := range resp.Topics {
+		if t.Topic == nil || t.ErrorCode != 0 || t.IsInternal {
+			continue
+		}
+		name := *t.Topic
+		if re := s.cfg.TopicRegex; re != nil {
+			if loc := re.FindStringIndex(name); loc == nil || loc[0] != 0 || loc[1] != len(name) {
+				continue
+			}
+		}
+		for _, pt := range t.Partitions {
+			tp := topicPartition{name, pt.Partition}
+			if s.parts[tp] != nil {
+				continue
+			}
+			ps := s.newPartitionLocked(tp)
+			added = append(added, ps)
+			off := kgo.NewOffset().AtStart()
+			if first && s.cfg.StartLatest {
+				off = kgo.NewOffset().AtEnd()
+			}
+			if add[name] == nil {
+				add[name] = map[int32]kgo.Offset{}
+			}
+			add[name][pt.Partition] = off
+		}
+	}
+	s.mu.Unlock()
+	if len(add) > 0 {
+		s.cfg.Client.AddConsumePartitions(add)
+		topics := map[string]int{}
+		for _, ps := range added {
+			topics[ps.Topic]++
+		}
+		for _, t := range slices.Sorted(maps.Keys(topics)) {
+			start := "earliest"
+			if first && s.cfg.StartLatest {
+				start = "latest"
+			}
+			s.log.Info("consuming new partitions", "topic", t, "partitions", topics[t], "start", start)
+		}
+	}
+	if first && len(s.cfg.Topics) > 0 {
+		for _, t := range s.cfg.Topics {
+			if !slices.ContainsFunc(resp.Topics, func(rt kmsg.MetadataResponseTopic) bool {
+				return rt.Topic != nil && *rt.Topic == t && rt.ErrorCode == 0
+			}) {
+				s.log.Warn("input topic does not exist yet; it will be read once created", "topic", t)
+			}
+		}
+	}
+	return nil
+}
+
+// newPartitionLocked registers a partition with the engine and gives it to
+// the parser with the fewest partitions.
+func (s *Source) newPartitionLocked(tp topicPartition) *PartitionState {
+	best := 0
+	for i, p := range s.parsers {
+		if p.n < s.parsers[best].n {
+			best = i
+		}
+	}
+	s.parsers[best].n++
+	ps := &PartitionState{Topic: tp.topic, Partition: tp.id, p: s.e.NewPartition(), parser: best}
+	ps.next.Store(-1)
+	ps.hwm.Store(-1)
+	ps.watermark.Store(math.MinInt64)
+	s.parts[tp] = ps
+	s.order = append(s.order, ps)
+	return ps
+}
+
+// onMalformed logs a bad line of the record being parsed by p, through the
+// throttle.
+func (s *Source) onMalformed(p *parser) func(*fastparse.ParseError) {
+	return func(e *fastparse.ParseError) {
+		ok, suppressed := s.malformed.Allow(time.Now())
+		if !ok {
+			return
+		}
+		var topic string
+		var partition int32
+		var offset int64
+		// The parser goroutine calls this while feeding p.cur.
+		if ps := p.cur; ps != nil {
+			topic, partition, offset = ps.Topic, ps.Partition, ps.cur
+		}
+		s.log.Warn("malformed line skipped", "topic", topic, "partition", partition, "offset", offset,
+			"line", e.Line, "col", e.Col, "byte", e.Offset, "reason", e.Reason.String(), "error", e.Error(),
+			"suppressed_since_last", suppressed)
+	}
+}
+
+// Partitions returns a snapshot of every assigned partition.
+func (s *Source) Partitions() []PartitionStats {
+	s.mu.Lock()
+	parts := slices.Clone(s.order)
+	s.mu.Unlock()
+	out := make([]PartitionStats, 0, len(parts))
+	for _, ps := range parts {
+		st := PartitionStats{Topic: ps.Topic, Partition: ps.Partition, Offset: ps.next.Load(),
+			Watermark: ps.watermark.Load(), Records: ps.records.Load(), Lag: -1}
+		if hwm := ps.hwm.Load(); hwm >= 0 && st.Offset >= 0 {
+			st.Lag = max(0, hwm-st.Offset)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// MalformedSuppressed returns and resets the count of malformed-line log
+// messages the throttle held back.
+func (s *Source) MalformedSuppressed() uint64 { return s.malformed.Suppressed() }
