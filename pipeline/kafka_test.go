@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -12,7 +15,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/rollupd/rollup/benchmarks/gen"
 	"github.com/rollupd/rollup/emit"
 )
 
@@ -66,7 +71,7 @@ func newClient(t *testing.T, addrs []string, opts ...kgo.Opt) *kgo.Client {
 func startRig(t *testing.T, c *kfake.Cluster, cfg Config, scfg SourceConfig) *kafkaRig {
 	t.Helper()
 	r := &kafkaRig{t: t, cluster: c, addrs: c.ListenAddrs()}
-	r.admin = newClient(t, r.addrs, kgo.DefaultProduceTopic("in"))
+	r.admin = newClient(t, r.addrs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	r.producer = newClient(t, r.addrs, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
 	r.consumer = newClient(t, r.addrs, kgo.FetchMaxWait(100*time.Millisecond))
 	var err error
@@ -237,4 +242,183 @@ func TestKafkaGolden(t *testing.T) {
 	if cnt.Late != 2 || cnt.MalformedTotal() != 1 || cnt.Rollups != uint64(len(want)) {
 		t.Errorf("counters: late %d malformed %d rollups %d", cnt.Late, cnt.MalformedTotal(), cnt.Rollups)
 	}
+}
+
+// genRecords returns Telegraf-shaped input for hosts x intervals as one
+// record per host and interval (11 lines), keyed by host, spread over
+// topics by host, and the same bytes as one offline input.
+func genRecords(hosts, intervals int, topics []string, partitions int32) ([]*kgo.Record, []byte) {
+	g := gen.NewTelegraf(gen.Config{Hosts: hosts, Start: time.Unix(1700000000, 0), Interval: 10 * time.Second, Seed: 3})
+	var recs []*kgo.Record
+	var all []byte
+	for range intervals {
+		for h := range hosts {
+			v := g.AppendHost(nil, h)
+			all = append(all, v...)
+			recs = append(recs, &kgo.Record{Topic: topics[h%len(topics)], Partition: int32(h) % partitions, Value: v})
+		}
+		g.Advance()
+	}
+	return recs, all
+}
+
+// TestKafkaMatchesOffline: several topics and partitions, two parsers and
+// two shards give exactly the rollups of the same data read offline.
+func TestKafkaMatchesOffline(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(3, "a", "b"), kfake.SeedTopics(4, "out"))
+	clock := newTestClock(time.Unix(1700003600, 0))
+	archives := []string{"1m:sum,count,min,max", "5m:sum,count,last"}
+	cfg := testConfig(t, 2, 10*time.Second, archives...)
+	cfg.Now, cfg.IdleTimeout = clock.now, time.Minute
+	r := startRig(t, c, cfg, SourceConfig{Topics: []string{"a", "b"}, Parsers: 2})
+	recs, all := genRecords(12, 40, []string{"a", "b"}, 3)
+	r.produceRecords(recs)
+
+	ref := testConfig(t, 1, 10*time.Second, archives...)
+	want, _ := run(t, ref, bytes.NewReader(all))
+	waitFor(t, "all records read", func() bool {
+		var n int64
+		for _, p := range r.src.Partitions() {
+			n += p.Records
+		}
+		return n == int64(len(recs))
+	})
+	if ps := r.src.Partitions(); len(ps) != 6 {
+		t.Fatalf("%d partitions assigned, want 6", len(ps))
+	}
+	clock.add(2 * time.Minute)
+	got := readOutput(t, r.addrs, len(want))
+	if !slices.Equal(got, want) {
+		t.Fatalf("kafka rollups differ from offline: got %d, want %d\n%s", len(got), len(want), firstDiff(got, want))
+	}
+}
+
+// TestKafkaDiscovery: a topic matching the regex created while running and
+// a partition added to a topic while running are read from their start.
+func TestKafkaDiscovery(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "in-1", "other"), kfake.SeedTopics(1, "out"))
+	clock := newTestClock(time.Unix(1700003600, 0))
+	cfg := testConfig(t, 1, 0, "10s:count")
+	cfg.Now = clock.now
+	r := startRig(t, c, cfg, SourceConfig{TopicRegex: regexp.MustCompile(`in-[0-9]+`), StartLatest: true})
+	waitFor(t, "in-1 assigned", func() bool { return len(r.src.Partitions()) == 1 })
+	line := func(i int) string { return fmt.Sprintf("m,host=h%d v=1 %d000000000\n", i, 1700000000+i) }
+	r.produce("other", 0, line(0)) // not matched
+	r.produce("in-1", 0, line(1))
+
+	// A new matching topic and a new partition, both written before the
+	// source can have seen them: they must be read from offset 0.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "in-2", 2, 1
+	ct.Topics = append(ct.Topics, rt)
+	if _, err := ct.RequestWith(ctx, r.admin); err != nil {
+		t.Fatal(err)
+	}
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cpt := kmsg.NewCreatePartitionsRequestTopic()
+	cpt.Topic, cpt.Count = "in-1", 2
+	cp.Topics = append(cp.Topics, cpt)
+	if resp, err := cp.RequestWith(ctx, r.admin); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create partitions: %v %+v", err, resp)
+	}
+	r.admin.ForceMetadataRefresh()
+	r.produce("in-2", 1, line(2))
+	r.produce("in-1", 1, line(3))
+	waitFor(t, "4 points from 3 partitions", func() bool { return r.e.Counters().Points == 3 })
+	var names []string
+	for _, p := range r.src.Partitions() {
+		names = append(names, fmt.Sprintf("%s/%d", p.Topic, p.Partition))
+	}
+	slices.Sort(names)
+	if want := []string{"in-1/0", "in-1/1", "in-2/0", "in-2/1"}; !slices.Equal(names, want) {
+		t.Errorf("partitions %v, want %v", names, want)
+	}
+}
+
+// TestKafkaIdlePartition: a partition that stops delivering holds the
+// watermark back only until the idle timeout; then the busy partition's
+// windows close, before any wall-clock advancement.
+func TestKafkaIdlePartition(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "in"), kfake.SeedTopics(1, "out"))
+	base := time.Unix(1700000000, 0)
+	clock := newTestClock(base)
+	cfg := testConfig(t, 1, 0, "10s:count")
+	cfg.Now, cfg.IdleTimeout, cfg.MaxFuture = clock.now, 30*time.Second, 24*time.Hour
+	r := startRig(t, c, cfg, SourceConfig{Topics: []string{"in"}})
+	waitFor(t, "partitions assigned", func() bool { return len(r.src.Partitions()) == 2 })
+	r.produce("in", 1, "m,p=1 v=1 1700000001000000000\n")
+	var busy []string
+	for i := range 10 {
+		busy = append(busy, fmt.Sprintf("m,p=0 v=1 %d000000000\n", 1700000000+10*i))
+	}
+	r.produce("in", 0, busy...)
+	waitFor(t, "points read", func() bool { return r.e.Counters().Points == 11 })
+	r.e.Tick()
+	if wm := r.e.Watermark(); wm != 1700000001000000000 {
+		t.Fatalf("watermark %d: the quiet partition should hold it at its point", wm)
+	}
+	clock.add(31 * time.Second) // partition 1 is idle now; so is 0, but ...
+	r.e.Tick()
+	// ... both idle: the wall clock (base+31s) and the newest watermark
+	// (base+90s) bound it; the newest wins.
+	if wm := r.e.Watermark(); wm != 1700000090000000000 {
+		t.Fatalf("watermark %d after idle timeout, want the busy partition's", wm)
+	}
+	got := readOutput(t, r.addrs, 9)
+	if got[0] != `{"metric":"m_v","tags":{"p":"0"},"step":"10s","start":1700000000,"aggregator":"count","value":1}` {
+		t.Errorf("first rollup %s", got[0])
+	}
+	// A point for an already closed window of the idle partition is
+	// counted as closed early, not aggregated.
+	r.produce("in", 1, "m,p=1 v=1 1700000002000000000\n")
+	waitFor(t, "closed-early point", func() bool { return r.e.Counters().ClosedEarly == 1 })
+}
+
+// TestKafkaBrokerRestart: the broker goes away mid-stream and comes back
+// on the same port with its data; nothing read or produced is lost.
+func TestKafkaBrokerRestart(t *testing.T) {
+	dir := t.TempDir()
+	c1, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SeedTopics(2, "in"), kfake.SeedTopics(2, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := c1.ListenAddrs()
+	var port int
+	fmt.Sscanf(addrs[0][strings.LastIndexByte(addrs[0], ':')+1:], "%d", &port)
+	clock := newTestClock(time.Unix(1700003600, 0))
+	cfg := testConfig(t, 2, 10*time.Second, "1m:sum,count")
+	cfg.Now, cfg.IdleTimeout = clock.now, time.Minute
+	r := startRig(t, c1, cfg, SourceConfig{Topics: []string{"in"}})
+	recs, all := genRecords(6, 30, []string{"in"}, 2)
+	half := len(recs) / 2
+	r.produceRecords(recs[:half])
+	waitFor(t, "first half read", func() bool { return r.e.Counters().Points == uint64(half*90) })
+	c1.Close()
+	time.Sleep(300 * time.Millisecond) // the clients see the broker gone
+	c2, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.Ports(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c2.Close)
+	r.produceRecords(recs[half:])
+	waitFor(t, "second half read", func() bool { return r.e.Counters().Points == uint64(len(recs)*90) })
+	clock.add(2 * time.Minute)
+	ref := testConfig(t, 1, 10*time.Second, "1m:sum,count")
+	want, _ := run(t, ref, bytes.NewReader(all))
+	got := readOutput(t, r.addrs, len(want))
+	if !slices.Equal(got, want) {
+		t.Fatalf("after a broker restart: got %d rollups, want %d\n%s", len(got), len(want), firstDiff(got, want))
+	}
+}
+
+func firstDiff(got, want []string) string {
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			return fmt.Sprintf("first difference at %d:\n got %s\nwant %s", i, got[i], want[i])
+		}
+	}
+	return "one is a prefix of the other"
 }
