@@ -186,6 +186,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		kgo.ProducerBatchMaxBytes(int32(max(1<<20, r.OutputRecordBytes+(64<<10)))),
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MetadataMaxAge(r.MetadataInterval),
+		kgo.MetadataMinAge(min(r.MetadataInterval, 5*time.Second)),
 	)
 	if err != nil {
 		return fmt.Errorf("cannot create Kafka producer: %w", err)
@@ -230,6 +231,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		kgo.ClientID("rollup"),
 		kgo.WithLogger(kafkaLog),
 		kgo.MetadataMaxAge(r.MetadataInterval),
+		kgo.MetadataMinAge(min(r.MetadataInterval, 5*time.Second)),
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)
 	if err != nil {

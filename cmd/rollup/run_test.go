@@ -1,0 +1,328 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRunDryRun(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "run", "--dry-run", "--topic", "telegraf", "--archive", "1m:sum,count,avg",
+		"--archive", "1h:sum,count:topic=rollups-1h")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, s := range []string{"configuration valid", "archive 1m: [sum count avg] -> topic rollups", "archive 1h: [sum count] -> topic rollups-1h"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("dry run output lacks %q:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(errOut, "avg is not sent") {
+		t.Errorf("no warning about avg with opentsdb output:\n%s", errOut)
+	}
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--archive", "1m:sum"}, "no input: give --topic or --topic-regex"},
+		{[]string{"--topic", "x", "--topic-regex", "y"}, "can't be used together"},
+		{[]string{"--topic-regex", "(", "--archive", "1m:sum"}, "--topic-regex: error parsing regexp"},
+		{[]string{"--topic", "x", "--archive", "1h30m:sum"}, "archive 1h30m"},
+		{[]string{"--topic", "x", "--output-record-bytes", "10"}, "below the minimum of 1024"},
+		{[]string{"--topic", "x", "--archive", "1m:sum:topic="}, "empty topic="},
+	} {
+		code, _, errOut := runCLI(t, "", append([]string{"run", "--dry-run"}, c.args...)...)
+		if code == 0 || !strings.Contains(errOut, c.msg) {
+			t.Errorf("%v: exit %d, want an error containing %q:\n%s", c.args, code, c.msg, errOut)
+		}
+	}
+}
+
+// TestRunConfigFile: a JSON file sets flags; the command line wins.
+func TestRunConfigFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rollup.json")
+	if err := os.WriteFile(path, []byte(`{"topic": ["telegraf"], "archive": ["10s:sum", "1m:max"], "output_topic": "from-file", "lateness": "5s"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "", "--config", path, "run", "--dry-run")
+	if code != 0 || !strings.Contains(out, "archive 10s: [sum] -> topic from-file") || !strings.Contains(out, "archive 1m: [max] -> topic from-file") {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, "", "--config", path, "run", "--dry-run", "--output-topic", "from-flag")
+	if code != 0 || !strings.Contains(out, "-> topic from-flag") {
+		t.Fatalf("command line did not win over the file: exit %d:\n%s", code, out)
+	}
+}
+
+// freeAddr returns a loopback address nobody listens on (for the metrics
+// server of a command started by its arguments).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func get(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// TestRunSIGTERM: the real command, started by its arguments, consumes,
+// serves /metrics and /healthz, and exits 0 soon after SIGTERM.
+func TestRunSIGTERM(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in"), kfake.SeedTopics(2, "rollups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	metrics := freeAddr(t)
+	var stderr syncBuffer
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run([]string{"run", "--brokers", c.ListenAddrs()[0], "--topic", "in", "--archive", "10s:sum,count",
+			"--metrics-listen", metrics, "--metadata-interval", "200ms", "--log-format", "json"},
+			stdio{strings.NewReader(""), io.Discard, &stderr})
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if body, err := get("http://" + metrics + "/healthz"); err == nil && strings.HasPrefix(body, "ok") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no /healthz within 20s:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	now := time.Now().Add(-time.Minute).UnixNano()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "cpu,host=a idle=1 %d\ncpu,host=a idle=3 %d\nbad\n", now, now)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		body, _ := get("http://" + metrics + "/metrics")
+		if strings.Contains(body, "rollup_points_total 2\n") && strings.Contains(body, `rollup_lines_malformed_total{reason="syntax"} 1`) &&
+			strings.Contains(body, `rollup_partition_offset{topic="in",partition="`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics never showed the points:\n%s\n%s", body, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Fatalf("exit %d after SIGTERM:\n%s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("still running 15s after SIGTERM:\n%s", stderr.String())
+	}
+	t.Logf("stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	logs := stderr.String()
+	for _, s := range []string{`"msg":"shutting down: stopping fetches"`, `"msg":"stopped"`, `"msg":"malformed line skipped"`, `"topic":"in"`} {
+		if !strings.Contains(logs, s) {
+			t.Errorf("log lacks %s:\n%s", s, logs)
+		}
+	}
+}
+
+// startService runs `rollup run` in-process with args until the test ends.
+func startService(t *testing.T, args ...string) *service {
+	t.Helper()
+	var c cli
+	parser, err := kong.New(&c, kong.Name("rollup"), kong.Exit(func(int) { t.Fatal("kong exit") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parser.Parse(append([]string{"run"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	rc, err := c.Run.config(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *service, 1)
+	done := make(chan struct{})
+	var serveErr error
+	go func() {
+		defer close(done)
+		serveErr = serve(ctx, log, &c.Run, rc, ready)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+			if serveErr != nil {
+				t.Error(serveErr)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("service did not stop within 20s")
+		}
+	})
+	select {
+	case svc := <-ready:
+		return svc
+	case <-done:
+		t.Fatalf("service ended before it was ready")
+	case <-time.After(20 * time.Second):
+		t.Fatal("service not ready within 20s")
+	}
+	return nil
+}
+
+// TestKcatInterop: a third-party client (kcat, librdkafka) produces
+// Telegraf lines into the embedded broker and reads the OpenTSDB rollups
+// back. .ci/run installs kcat and sets ROLLUP_REQUIRE_KCAT=1.
+func TestKcatInterop(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("ROLLUP_REQUIRE_KCAT") != "" {
+			t.Fatal("kcat not found and ROLLUP_REQUIRE_KCAT is set")
+		}
+		t.Skip("kcat not installed (apt-get install kcat)")
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "telegraf"), kfake.SeedTopics(1, "rollups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	broker := c.ListenAddrs()[0]
+	startService(t, "--brokers", broker, "--topic", "telegraf", "--archive", "10s:sum,count,min,max",
+		"--lateness", "1s", "--idle-timeout", "300ms", "--metrics-listen", "", "--metadata-interval", "200ms")
+
+	// Two hosts, two 10s windows a minute ago; one line per message, keyed
+	// by host as Telegraf's routing_tag would.
+	w0 := time.Now().Add(-time.Minute).Unix() / 10 * 10
+	var in strings.Builder
+	for i, v := range []float64{1, 2, 4, 8} {
+		t0 := w0 + int64(i)*5 // two points in each window
+		fmt.Fprintf(&in, "a:cpu,host=a usage_idle=%g %d\n", v, t0*1e9)
+		fmt.Fprintf(&in, "b:cpu,host=b usage_idle=%g %d\n", v*10, t0*1e9)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	prod := exec.CommandContext(ctx, kcat, "-P", "-b", broker, "-t", "telegraf", "-K", ":")
+	prod.Stdin = strings.NewReader(in.String())
+	if out, err := prod.CombinedOutput(); err != nil {
+		t.Fatalf("kcat -P: %v\n%s", err, out)
+	}
+
+	type agg struct {
+		Type, Metric, Interval, Aggregator string
+		Timestamp                          int64
+		Value                              json.Number
+		Tags                               map[string]string
+	}
+	want := []string{}
+	for _, h := range []struct {
+		host string
+		k    float64
+	}{{"a", 1}, {"b", 10}} {
+		for wi, vals := range [][2]float64{{1, 2}, {4, 8}} {
+			ts := w0 + int64(wi)*10
+			a, b := vals[0]*h.k, vals[1]*h.k
+			for _, s := range []string{
+				fmt.Sprintf("%d %s sum %g", ts, h.host, a+b), fmt.Sprintf("%d %s count 2", ts, h.host),
+				fmt.Sprintf("%d %s min %g", ts, h.host, a), fmt.Sprintf("%d %s max %g", ts, h.host, b),
+			} {
+				want = append(want, s)
+			}
+		}
+	}
+	sort.Strings(want)
+	var got []string
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		cons := exec.CommandContext(ctx, kcat, "-C", "-b", broker, "-t", "rollups", "-o", "beginning", "-e", "-q", "-f", "%s\n")
+		out, err := cons.Output()
+		if err != nil {
+			t.Fatalf("kcat -C: %v", err)
+		}
+		got = got[:0]
+		for _, rec := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if rec == "" {
+				continue
+			}
+			var aggs []agg
+			if err := json.Unmarshal([]byte(rec), &aggs); err != nil {
+				t.Fatalf("record is not a JSON array of Aggregates: %v\n%s", err, rec)
+			}
+			for _, a := range aggs {
+				if a.Type != "Aggregate" || a.Metric != "cpu_usage_idle" || a.Interval != "10s" {
+					t.Fatalf("unexpected object %+v", a)
+				}
+				got = append(got, fmt.Sprintf("%d %s %s %s", a.Timestamp, a.Tags["host"], a.Aggregator, a.Value))
+			}
+		}
+		sort.Strings(got)
+		if len(got) >= len(want) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("rollups read with kcat:\n got %q\nwant %q", got, want)
+	}
+}
