@@ -5,12 +5,17 @@ FUZZTIME  ?= 30s
 BENCHTIME ?= 20x
 COUNT     ?= 1
 
-.PHONY: all build sample test race vet fmt-check bench fuzz clean
+.PHONY: all build demo sample test race vet fmt-check bench fuzz clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/rollup
+
+# demo: the service end to end on an in-process Kafka broker: real-time
+# Telegraf-shaped traffic, 10s and 1m archives, a table per closed window.
+demo: build
+	$(BIN) demo
 
 # sample: the main job on generated data. 20 hosts x 90 series, 10 minutes
 # of 10s reports, three archives; prints the first rollups and the summary.

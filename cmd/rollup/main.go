@@ -20,6 +20,7 @@ type cli struct {
 
 	Run runCmd `cmd:"" help:"The service: consume line protocol from Kafka, aggregate, produce rollups to Kafka. Stops cleanly on SIGTERM/SIGINT."`
 
+	Demo      demoCmd      `cmd:"" help:"Demonstration: an in-process Kafka broker, generated Telegraf traffic in real time, the full run pipeline, and a table of rollups as windows close."`
 	Aggregate aggregateCmd `cmd:"" help:"Aggregate line protocol from files (or stdin) and write rollups to stdout; a one-line summary goes to stderr."`
 	Generate  generateCmd  `cmd:"" help:"Write deterministic Telegraf-shaped line protocol to stdout (sample and benchmark data)."`
 }

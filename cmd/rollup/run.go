@@ -54,6 +54,9 @@ type runConfig struct {
 	topicRegex  *regexp.Regexp
 	precision   fastparse.Precision
 	kafkaFormat string
+	// flushOnExit closes open windows at shutdown (partial rollups):
+	// for the demo. The service keeps them for the checkpoint instead.
+	flushOnExit bool
 }
 
 // parseArchiveRoute splits "STEP:AGGS[:topic=NAME]".
@@ -298,7 +301,11 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	}
 	log.Info("fetched records applied", "took", time.Since(t0).Round(time.Millisecond))
 	t0 = time.Now()
-	if err := eng.Stop(); err != nil {
+	stopEngine := eng.Stop
+	if rc.flushOnExit {
+		stopEngine = eng.Close
+	}
+	if err := stopEngine(); err != nil {
 		log.Error("engine stop", "error", err)
 	}
 	flushCtx, cancel := context.WithDeadline(context.Background(), deadline)

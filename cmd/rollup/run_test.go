@@ -326,3 +326,26 @@ func TestKcatInterop(t *testing.T) {
 		t.Fatalf("rollups read with kcat:\n got %q\nwant %q", got, want)
 	}
 }
+
+// TestDemo runs the README's first command for a few seconds: every point
+// generated is aggregated and the tables come back from Kafka.
+func TestDemo(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "demo", "--duration", "3s", "--hosts", "2", "--interval", "500ms", "--archive", "1s:sum,count,min,max,avg", "--lateness", "500ms")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "1s window starting") || !strings.Contains(out, "cpu_usage_idle     host-00001") {
+		t.Errorf("no rollup table:\n%s", out)
+	}
+	var gen, agg, series int
+	i := strings.Index(out, "summary: ")
+	if i < 0 {
+		t.Fatalf("no summary:\n%s", out)
+	}
+	fmt.Sscanf(out[i:], "summary: generated %d points", &gen)
+	j := strings.Index(out[i:], "aggregated ")
+	fmt.Sscanf(out[i+j:], "aggregated %d points of %d series", &agg, &series)
+	if gen == 0 || agg != gen || series != 180 {
+		t.Errorf("generated %d, aggregated %d of %d series:\n%s", gen, agg, series, out[i:])
+	}
+}
