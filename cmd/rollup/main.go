@@ -21,6 +21,7 @@ type cli struct {
 	Run runCmd `cmd:"" help:"The service: consume line protocol from Kafka, aggregate, produce rollups to Kafka. Stops cleanly on SIGTERM/SIGINT."`
 
 	Demo      demoCmd      `cmd:"" help:"Demonstration: an in-process Kafka broker, generated Telegraf traffic in real time, the full run pipeline, and a table of rollups as windows close."`
+	Bench     benchCmd     `cmd:"" help:"Produce Telegraf-shaped load into Kafka (or an embedded broker) at a set rate, with optional disorder, late and malformed lines, and print a throughput report; --e2e also runs the pipeline and reports its throughput, CPU, latency and memory."`
 	Aggregate aggregateCmd `cmd:"" help:"Aggregate line protocol from files (or stdin) and write rollups to stdout; a one-line summary goes to stderr."`
 	Generate  generateCmd  `cmd:"" help:"Write deterministic Telegraf-shaped line protocol to stdout (sample and benchmark data)."`
 }

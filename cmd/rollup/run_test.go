@@ -1,21 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,24 +21,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestRunDryRun(t *testing.T) {
 	code, out, errOut := runCLI(t, "", "run", "--dry-run", "--topic", "telegraf", "--archive", "1m:sum,count,avg",
@@ -104,16 +83,6 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-func get(url string) (string, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
-}
-
 // TestRunSIGTERM: the real command, started by its arguments, consumes,
 // serves /metrics and /healthz, and exits 0 soon after SIGTERM.
 func TestRunSIGTERM(t *testing.T) {
@@ -123,7 +92,7 @@ func TestRunSIGTERM(t *testing.T) {
 	}
 	defer c.Close()
 	metrics := freeAddr(t)
-	var stderr syncBuffer
+	var stderr syncWriter
 	exit := make(chan int, 1)
 	go func() {
 		exit <- run([]string{"run", "--brokers", c.ListenAddrs()[0], "--topic", "in", "--archive", "10s:sum,count",

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kong"
+)
+
+// parseBench fills a benchCmd from flags with kong, so the tags' defaults
+// apply, without going through run().
+func parseBench(t *testing.T, args ...string) *benchCmd {
+	t.Helper()
+	var b benchCmd
+	parser, err := kong.New(&b, kong.Name("bench"), kong.Exit(func(int) { t.Fatal("kong exit") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parser.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return &b
+}
+
+// lockedBuffer is written by the command and read by the test meanwhile.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// reportValue returns the first number after "key:" in the report.
+func reportValue(t *testing.T, report, key string) int64 {
+	t.Helper()
+	for _, l := range strings.Split(report, "\n") {
+		if v, ok := strings.CutPrefix(l, key+":"); ok {
+			n, err := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", key, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("report lacks %q:\n%s", key, report)
+	return 0
+}
+
+// TestBenchEmbedded runs the command for 2s against its embedded broker.
+func TestBenchEmbedded(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where the embedded broker keeps its data
+	b := parseBench(t, "--series=2000", "--rate=50000", "--duration=2s", "--lines-per-record=5",
+		"--bad=0.01", "--late=0.01", "--disorder=0.01", "--progress=bar")
+	var out, errb bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&errb, nil))
+	if err := b.Run(log, stdio{strings.NewReader(""), &out, &errb}); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	report := out.String()
+	t.Logf("report:\n%s", report)
+	for _, k := range []string{"topology", "topics", "partitions", "series", "duration", "points", "lines", "records",
+		"bytes", "points/s", "records/s", "MB/s", "injected late", "injected bad", "injected disordered", "produce errors"} {
+		if !strings.Contains(report, "\n"+k+":") && !strings.HasPrefix(report, k+":") {
+			t.Errorf("report lacks %q", k)
+		}
+	}
+	if p := reportValue(t, report, "points"); p < 50000 || p > 150000 {
+		t.Errorf("%d points at 50000/s for 2s", p)
+	}
+	if reportValue(t, report, "produce errors") != 0 || reportValue(t, report, "injected bad") == 0 {
+		t.Errorf("unexpected report:\n%s", report)
+	}
+	if !strings.Contains(errb.String(), "\r[") || !strings.Contains(errb.String(), "points/s") {
+		t.Errorf("no progress bar on stderr:\n%q", errb.String())
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("the embedded broker's data was left in %s: %v", tmp, ents)
+	}
+}
+
+// TestBenchSignal: SIGINT stops an endless run, which still reports.
+func TestBenchSignal(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	b := parseBench(t, "--series=900", "--rate=10000", "--duration=0s", "--topology=mapr", "--partitions=1")
+	var out bytes.Buffer
+	var errb lockedBuffer
+	log := slog.New(slog.NewTextHandler(&errb, nil))
+	done := make(chan error, 1)
+	go func() { done <- b.Run(log, stdio{strings.NewReader(""), &out, &errb}) }()
+	// The handler is installed before the broker starts, and "producing"
+	// comes after the topics exist.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(errb.String(), "msg=producing") {
+		if time.Now().After(deadline) {
+			t.Fatalf("never started producing:\n%s", errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("still running 15s after SIGINT:\n%s", errb.String())
+	}
+	if reportValue(t, out.String(), "points") == 0 || !regexp.MustCompile(`(?m)^topology: +mapr$`).MatchString(out.String()) {
+		t.Errorf("report:\n%s", out.String())
+	}
+	if !strings.Contains(errb.String(), "stopped early") {
+		t.Errorf("log:\n%s", errb.String())
+	}
+}
+
+func TestBenchValidate(t *testing.T) {
+	b := parseBench(t, "--disorder=2")
+	err := b.Run(slog.New(slog.NewTextHandler(io.Discard, nil)), stdio{strings.NewReader(""), io.Discard, io.Discard})
+	if err == nil || err.Error() != "disorder 2 exceeds the maximum of 1" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestBenchE2E: the load goes through a child pipeline process (this test
+// binary, see TestMain) on the embedded broker, and every point produced
+// is read and aggregated.
+func TestBenchE2E(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "bench", "--series", "900", "--rate", "20000", "--duration", "3s", "--progress", "none",
+		"--e2e", "--e2e-archive", "1s:sum,count", "--e2e-lateness", "0s", "--e2e-output-format", "jsonl")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
+	}
+	var produced, read, aggregated, rollups int
+	for _, l := range strings.Split(out, "\n") {
+		fmt.Sscanf(l, "points: %d", &produced)
+		fmt.Sscanf(l, "points read: %d (aggregated %d", &read, &aggregated)
+		fmt.Sscanf(l, "rollups: %d", &rollups)
+	}
+	if produced < 30000 || read != produced || aggregated != produced || rollups == 0 {
+		t.Fatalf("produced %d, read %d, aggregated %d, rollups %d:\n%s", produced, read, aggregated, rollups, out)
+	}
+	for _, k := range []string{"points/cpu-second:", "emit latency:", "peak memory:"} {
+		if !strings.Contains(out, k) {
+			t.Errorf("report lacks %q", k)
+		}
+	}
+}
