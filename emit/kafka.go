@@ -239,7 +239,7 @@ func (s *KafkaSink) Flush() error {
 
 func (s *KafkaSink) produce(t int, p int32, r *pendingRecord) {
 	o := s.o
-	buf := r.buf
+	buf, key, encoded := r.buf, r.key, r.encoded
 	*r = pendingRecord{}
 	if len(buf.B) <= 1 && o.array || len(buf.B) == 0 {
 		bytebufferpool.Put(buf) // everything in it was dropped
@@ -249,8 +249,7 @@ func (s *KafkaSink) produce(t int, p int32, r *pendingRecord) {
 		buf.B[len(buf.B)-1] = ']' // the last element's separator
 	}
 	rec := &kgo.Record{Topic: o.topics[t], Partition: p, Value: buf.B, Key: make([]byte, 8)}
-	binary.BigEndian.PutUint64(rec.Key, r.key)
-	encoded := r.encoded
+	binary.BigEndian.PutUint64(rec.Key, key)
 	o.inflight.Add(1)
 	// Produce blocks while the client's buffer is full: that is the
 	// backpressure that keeps memory bounded when the broker is slow.

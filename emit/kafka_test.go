@@ -1,0 +1,191 @@
+package emit
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func kafkaTestOutput(t *testing.T, format string, recordBytes int) (*KafkaOutput, []string) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	o, err := NewKafkaOutput(KafkaConfig{Client: cl, Format: format, Topics: []string{"out"}, RecordBytes: recordBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return o, c.ListenAddrs()
+}
+
+func consumeAll(t *testing.T, addrs []string, n int64) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for int64(len(recs)) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records", len(recs), n)
+		}
+		recs = append(recs, fs.Records()...)
+	}
+	return recs
+}
+
+// TestKafkaSinkOpenTSDB: records are JSON arrays of at most RecordBytes,
+// every rollup arrives once, every series in the partition its hash picks,
+// and the key is the hash of the record's first series.
+func TestKafkaSinkOpenTSDB(t *testing.T) {
+	o, addrs := kafkaTestOutput(t, "opentsdb", 1024)
+	s := o.ShardSink()
+	var drops [256]uint64
+	const series = 50
+	written := 0
+	for i := range series {
+		key := fmt.Appendf(nil, "host\x00h%d\x01cpu", i)
+		w := &Window{Metric: []byte("cpu"), Tags: []Tag{{[]byte("host"), fmt.Appendf(nil, "h%d", i)}}, Step: "1m", Start: 1700000040,
+			Values: []AggValue{{"sum", float64(i)}, {"count", 2}, {"avg", 1}}}
+		written += s.Window(0, key, w, drops[:])
+	}
+	if written != 2*series || drops[DropDerivedAgg] != series {
+		t.Fatalf("written %d, avg dropped %d", written, drops[DropDerivedAgg])
+	}
+	s.Flush()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := o.Stats()
+	if st.Errors != 0 || st.InFlight != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	seen := map[string]int{}
+	for _, r := range consumeAll(t, addrs, st.Records) {
+		if len(r.Value) > 1024 {
+			t.Errorf("record of %d bytes exceeds 1024", len(r.Value))
+		}
+		var objs []struct {
+			Type, Metric, Interval, Aggregator string
+			Timestamp                          int64
+			Tags                               map[string]string
+		}
+		if err := json.Unmarshal(r.Value, &objs); err != nil {
+			t.Fatalf("record is not a JSON array: %v: %s", err, r.Value)
+		}
+		for i, obj := range objs {
+			key := fmt.Sprintf("host\x00%s\x01cpu", obj.Tags["host"])
+			h := xxhash.Sum64String(key)
+			if p := int32(h % 3); p != r.Partition {
+				t.Errorf("series %s in partition %d, want %d", key, r.Partition, p)
+			}
+			if i == 0 && binary.BigEndian.Uint64(r.Key) != h {
+				t.Errorf("record key %x is not the first series' hash %x", r.Key, h)
+			}
+			seen[obj.Tags["host"]+"/"+obj.Aggregator]++
+		}
+	}
+	if len(seen) != 2*series {
+		t.Errorf("%d distinct rollups arrived, want %d", len(seen), 2*series)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s arrived %d times", k, n)
+		}
+	}
+	if st.Records < 3 {
+		t.Errorf("only %d records: the 1024-byte cap did not split", st.Records)
+	}
+}
+
+// TestKafkaSinkAllDropped: a window whose every rollup is dropped produces
+// no record (an empty array would be noise for the TSD).
+func TestKafkaSinkAllDropped(t *testing.T) {
+	o, _ := kafkaTestOutput(t, "opentsdb", 1024)
+	s := o.ShardSink()
+	var drops [256]uint64
+	w := &Window{Metric: []byte("cpu"), Step: "1m", Start: 1700000040, Values: []AggValue{{"sum", 1}}} // no tags
+	if n := s.Window(0, []byte("\x01cpu"), w, drops[:]); n != 0 || drops[DropNoTags] != 1 {
+		t.Fatalf("written %d, no-tag drops %d", n, drops[DropNoTags])
+	}
+	s.Flush()
+	if st := o.Stats(); st.InFlight != 0 || st.Records != 0 {
+		t.Fatalf("a record was produced: %+v", st)
+	}
+}
+
+// TestKafkaSinkJSONL: jsonl records are whole lines.
+func TestKafkaSinkJSONL(t *testing.T) {
+	o, addrs := kafkaTestOutput(t, "jsonl", 1024)
+	s := o.ShardSink()
+	var drops [256]uint64
+	for i := range 30 {
+		w := &Window{Metric: []byte("m"), Tags: []Tag{{[]byte("k"), fmt.Appendf(nil, "%d", i)}}, Step: "10s", Start: 1700000000,
+			Values: []AggValue{{"sum", 1.5}, {"avg", 0.75}}}
+		s.Window(0, fmt.Appendf(nil, "k\x00%d\x01m", i), w, drops[:])
+	}
+	s.Flush()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	for _, r := range consumeAll(t, addrs, o.Stats().Records) {
+		if r.Value[len(r.Value)-1] != '\n' {
+			t.Errorf("record does not end with a newline: %q", r.Value)
+		}
+		for _, b := range r.Value {
+			if b == '\n' {
+				lines++
+			}
+		}
+	}
+	if lines != 60 {
+		t.Errorf("%d lines, want 60", lines)
+	}
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	var h Histogram
+	for range 98 {
+		h.Observe(3 * time.Millisecond)
+	}
+	h.Observe(400 * time.Millisecond)
+	h.Observe(2 * time.Minute)
+	if q := h.Quantile(0.5); q != 5*time.Millisecond {
+		t.Errorf("p50 %s", q)
+	}
+	if q := h.Quantile(1); q != 2*time.Minute {
+		t.Errorf("max %s", q)
+	}
+	counts, sum, mx := h.Snapshot()
+	if counts[2] != 98 || counts[len(counts)-1] != 1 || mx != 2*time.Minute || sum != 98*3*time.Millisecond+400*time.Millisecond+2*time.Minute {
+		t.Errorf("snapshot %v %s %s", counts, sum, mx)
+	}
+}
