@@ -24,15 +24,24 @@
 // copied for each value, which is what makes encoding cheap enough to keep
 // up with the engine when every point yields about one rollup.
 //
-// What this package must not do: no I/O, no goroutines, no locks, no logging,
-// no fmt or encoding/json on the Append path (it runs once per rollup), no
-// dependency beyond the standard library. Counting drops by reason and
-// deciding how many objects go into one Kafka record is the caller's job.
+// The encoders must not do I/O, start goroutines, lock, log, or use fmt or
+// encoding/json on the Append path (it runs once per rollup); they use the
+// standard library only.
+//
+// The Kafka output (kafka.go) is the one part with I/O: a KafkaSink per
+// shard goroutine batches encoded windows into one open record per output
+// partition (a JSON array for opentsdb, lines for jsonl, at most
+// RecordBytes), in bytebufferpool buffers that go back to the pool when the
+// broker acknowledges the record; KafkaOutput holds the franz-go client, the
+// partition counts and the delivery counters. Producing blocks when the
+// client's buffer is full: that backpressure is what bounds memory while a
+// broker is down.
 //
 // Lifetime rules: an Encoder keeps nothing between calls. Append and
 // AppendWindow read their argument and the byte slices it points to only
 // during the call and appends
 // to the caller's dst; it never retains dst or the Rollup. Encoders hold
 // only their immutable Options, so one Encoder may be shared by goroutines.
-// An ArrayWriter holds one counter and belongs to one goroutine.
+// An ArrayWriter holds one counter and belongs to one goroutine, and so does
+// a KafkaSink; a KafkaOutput is safe for concurrent use.
 package emit

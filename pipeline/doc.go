@@ -9,6 +9,24 @@
 // sees a point before the close of the window the point belongs to (its
 // window ends after its own stream's watermark, which bounds the global one).
 //
+// Watermarks belong to Partitions (one per Kafka partition, or one for the
+// offline input); a Stream is one goroutine's decoder and batches, and may
+// feed many partitions in turn (Use flushes before switching, so the rule
+// above holds per partition). With Config.IdleTimeout, a partition that
+// delivered nothing for that long stops holding the global watermark back,
+// and when all are idle the wall clock advances it (Engine.Tick).
+//
+// Output goes through a ShardSink per shard goroutine: WriterOutput for an
+// io.Writer, KafkaOutput for emit's Kafka batcher.
+//
+// Source (kafka.go) reads Kafka: it finds partitions itself (a metadata
+// request every MetadataInterval, so new partitions and regex-matched topics
+// are picked up from their earliest offset), hands each partition's fetches
+// to a fixed parser goroutine, and keeps per-partition offsets, lag and
+// watermark for /metrics. When its context ends it stops fetching and
+// applies everything already fetched before returning.
+//
 // A Stream is used by one goroutine. Engine methods are safe for concurrent
-// use except Close, which must be called once, after every stream is done.
+// use except Close and Stop, one of which must be called once, after every
+// stream is done. Counters may be read at any time.
 package pipeline
