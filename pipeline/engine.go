@@ -8,6 +8,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rollupd/rollup/emit"
@@ -100,11 +101,18 @@ type Engine struct {
 	syncMu   sync.Mutex
 	syncDone chan struct{}
 
+	// mu orders watermark advances; publish holds it while sending to
+	// the shards, so it can wait as long as a shard blocked on its output.
+	// Readers for /metrics therefore never take it: they read wmRead and
+	// the streams list under regMu.
 	mu         sync.Mutex
-	streams    []*Stream
 	partitions []*Partition
 	watermark  int64 // global: min of partition watermarks
 	closed     bool
+
+	wmRead  atomic.Int64 // copy of watermark
+	regMu   sync.Mutex
+	streams []*Stream
 }
 
 // New starts an engine whose shards write rollups encoded with
@@ -123,6 +131,7 @@ func NewWithOutput(cfg Config, out Output) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, watermark: math.MinInt64, syncDone: make(chan struct{}, cfg.Shards)}
+	e.wmRead.Store(math.MinInt64)
 	for i := 0; i < cfg.Shards; i++ {
 		w := newShardWorker(&e.cfg, out.ShardSink())
 		e.shards = append(e.shards, w)
@@ -168,6 +177,7 @@ func (e *Engine) publish(now int64) {
 		return
 	}
 	e.watermark = wm
+	e.wmRead.Store(wm)
 	for _, w := range e.shards {
 		w.in <- message{advance: wm}
 	}
@@ -180,11 +190,7 @@ func (e *Engine) Tick() { e.publish(e.cfg.Now().UnixNano()) }
 
 // Watermark returns the global watermark (Unix ns; math.MinInt64 before any
 // stream delivered a point).
-func (e *Engine) Watermark() int64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.watermark
-}
+func (e *Engine) Watermark() int64 { return e.wmRead.Load() }
 
 // Sync returns once every shard has applied everything sent to it before
 // the call (batches and watermark advances). Streams must not be feeding.
@@ -250,9 +256,9 @@ func (e *Engine) Counters() Counters {
 // overwrites *c.
 func (e *Engine) CountersInto(c *Counters) {
 	*c = Counters{}
-	e.mu.Lock()
+	e.regMu.Lock()
 	streams := e.streams
-	e.mu.Unlock()
+	e.regMu.Unlock()
 	for _, s := range streams {
 		s.mu.Lock()
 		c.add(&s.pub)

@@ -97,9 +97,9 @@ func (e *Engine) NewRouter() *Stream {
 		s.free = append(s.free, free)
 		s.batches = append(s.batches, newBatch(e.cfg.BatchPoints))
 	}
-	e.mu.Lock()
+	e.regMu.Lock()
 	e.streams = append(e.streams, s)
-	e.mu.Unlock()
+	e.regMu.Unlock()
 	return s
 }
 

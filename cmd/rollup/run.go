@@ -278,6 +278,25 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	log.Info("rollup running", "brokers", r.Brokers, "topics", r.Topic, "topic_regex", r.TopicRegex,
 		"output_topics", out.Topics(), "format", rc.kafkaFormat, "archives", len(cfg.Window.Archives),
 		"shards", cfg.Shards, "lateness", cfg.Window.Lateness, "idle_timeout", cfg.IdleTimeout)
+	// Output topics may gain partitions while running: series spread over
+	// them from the next refresh on.
+	go func() {
+		failing := false
+		for {
+			select {
+			case <-srcCtx.Done():
+				return
+			case <-time.After(r.MetadataInterval):
+			}
+			rctx, cancel := context.WithTimeout(srcCtx, 30*time.Second)
+			err := out.Refresh(rctx)
+			cancel()
+			if err != nil && !failing && srcCtx.Err() == nil {
+				log.Warn("cannot refresh output topic metadata; keeping the known partition counts", "error", err)
+			}
+			failing = err != nil
+		}
+	}()
 	if _, err := sdNotify("READY=1\nSTATUS=consuming"); err != nil {
 		log.Warn("systemd notification failed", "error", err)
 	}
