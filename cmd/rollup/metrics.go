@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -17,7 +18,7 @@ import (
 	"github.com/rollupd/rollup/pipeline"
 )
 
-// handler serves /metrics and /healthz.
+// handler serves /metrics, /healthz and /debug/pprof/.
 func (s *service) handler() http.Handler {
 	mux := http.NewServeMux()
 	var mu sync.Mutex
@@ -32,6 +33,12 @@ func (s *service) handler() http.Handler {
 		rw.Header().Set("Content-Type", pipeline.PromContentType)
 		rw.Write(buf)
 	})
+	// Profiles, for "where does the CPU go" on a live service; the
+	// listener is loopback by default.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(rw, "ok\nuptime %s\n", time.Since(s.start).Round(time.Second))
