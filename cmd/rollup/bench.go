@@ -84,7 +84,7 @@ func (b *benchCmd) Run(log *slog.Logger, std stdio) error {
 	defer cl.Close()
 
 	var pipe *e2eRun
-	if b.E2E {
+	if b.E2E && !b.E2EBacklog {
 		if pipe, err = b.startPipeline(ctx, log, cl, brokers); err != nil {
 			return err
 		}
@@ -94,8 +94,14 @@ func (b *benchCmd) Run(log *slog.Logger, std stdio) error {
 	if st.Elapsed > 0 { // production ran: report even after an error or a signal
 		b.report(std.out, st)
 	}
-	if err != nil || pipe == nil {
+	if err != nil || !b.E2E {
 		return err
+	}
+	if b.E2EBacklog {
+		if pipe, err = b.startPipeline(ctx, log, cl, brokers); err != nil {
+			return err
+		}
+		defer pipe.stop()
 	}
 	res, err := pipe.drain(ctx, st, b.E2EDrainTimeout)
 	if err != nil {

@@ -31,6 +31,7 @@ type e2eFlags struct {
 	E2EArchive      []string      `name:"e2e-archive" help:"Archives of the pipeline." default:"1m:sum,count,min,max;1h:sum,count,min,max" sep:";" env:"ROLLUP_BENCH_E2E_ARCHIVE"`
 	E2ELateness     time.Duration `name:"e2e-lateness" help:"Lateness of the pipeline." default:"30s" env:"ROLLUP_BENCH_E2E_LATENESS"`
 	E2EOutputFormat string        `name:"e2e-output-format" help:"Output format of the pipeline." default:"opentsdb" enum:"opentsdb,jsonl" env:"ROLLUP_BENCH_E2E_OUTPUT_FORMAT"`
+	E2EBacklog      bool          `name:"e2e-backlog" help:"Start the pipeline only after producing: it then drains a backlog as fast as it and the broker can, which measures its top speed (points/s and CPU per point) without the generator competing for cores." env:"ROLLUP_BENCH_E2E_BACKLOG"`
 	E2EDrainTimeout time.Duration `name:"e2e-drain-timeout" help:"After producing, how long to wait for the pipeline to read everything." default:"5m" env:"ROLLUP_BENCH_E2E_DRAIN_TIMEOUT"`
 }
 
@@ -184,6 +185,7 @@ type e2eResult struct {
 	cpuSeconds, wall                             float64
 	peakRSS                                      float64
 	rssMin, rssMax                               float64 // after the first quarter of the run
+	rssByMinute                                  []float64 // peak resident bytes of each minute
 	latP50, latP99                               string
 	outRecords, produceErrors                    float64
 }
@@ -224,6 +226,12 @@ func (r *e2eRun) drain(ctx context.Context, st load.Stats, timeout time.Duration
 	res.peakRSS = m["process_max_resident_memory_bytes"]
 	res.outRecords = m["rollup_output_records_total"]
 	res.produceErrors = m["rollup_produce_errors_total"]
+	for i, v := range r.rssSample {
+		if i/60 >= len(res.rssByMinute) {
+			res.rssByMinute = append(res.rssByMinute, 0)
+		}
+		res.rssByMinute[i/60] = max(res.rssByMinute[i/60], v)
+	}
 	if n := len(r.rssSample); n >= 4 {
 		tail := r.rssSample[n/4:]
 		res.rssMin, res.rssMax = math.Inf(1), 0
@@ -284,6 +292,13 @@ func (b *benchCmd) reportE2E(w io.Writer, st load.Stats, res e2eResult) {
 	kv("peak memory", "%.1f MiB resident", res.peakRSS/(1<<20))
 	if res.rssMax > 0 {
 		kv("memory after warmup", "%.1f..%.1f MiB resident (sampled each second)", res.rssMin/(1<<20), res.rssMax/(1<<20))
+	}
+	if len(res.rssByMinute) > 1 {
+		var parts []string
+		for _, v := range res.rssByMinute {
+			parts = append(parts, strconv.FormatFloat(v/(1<<20), 'f', 0, 64))
+		}
+		kv("memory by minute", "%s MiB (peak resident of each minute)", strings.Join(parts, " "))
 	}
 }
 
