@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,24 +29,6 @@ func parseBench(t *testing.T, args ...string) *benchCmd {
 		t.Fatal(err)
 	}
 	return &b
-}
-
-// lockedBuffer is written by the command and read by the test meanwhile.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // reportValue returns the first number after "key:" in the report.
@@ -104,7 +85,7 @@ func TestBenchSignal(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
 	b := parseBench(t, "--series=900", "--rate=10000", "--duration=0s", "--topology=mapr", "--partitions=1")
 	var out bytes.Buffer
-	var errb lockedBuffer
+	var errb syncWriter
 	log := slog.New(slog.NewTextHandler(&errb, nil))
 	done := make(chan error, 1)
 	go func() { done <- b.Run(log, stdio{strings.NewReader(""), &out, &errb}) }()
