@@ -189,3 +189,55 @@ func TestHistogramQuantile(t *testing.T) {
 		t.Errorf("snapshot %v %s %s", counts, sum, mx)
 	}
 }
+
+// TestKafkaOutputProduceError: a record the broker refuses for good (here
+// larger than its message.max.bytes) is counted and reported, and its
+// buffer is released; later records still go out.
+func TestKafkaOutputProduceError(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "out"),
+		kfake.BrokerConfigs(map[string]string{"message.max.bytes": "1500"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.RecordRetries(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	reported := make(chan error, 10)
+	o, err := NewKafkaOutput(KafkaConfig{Client: cl, Format: "jsonl", Topics: []string{"out"}, RecordBytes: 4096,
+		OnError: func(topic string, partition int32, err error) { reported <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := o.ShardSink()
+	var drops [256]uint64
+	win := func(n int) {
+		for i := range n {
+			w := &Window{Metric: []byte("m"), Tags: []Tag{{[]byte("k"), fmt.Appendf(nil, "%d", i)}}, Step: "10s", Start: 1700000000,
+				Values: []AggValue{{"sum", 1}}}
+			s.Window(0, fmt.Appendf(nil, "k\x00%d\x01m", i), w, drops[:])
+		}
+		s.Flush()
+		o.Flush(ctx)
+	}
+	win(30) // about 3 KB in one record: refused
+	win(2)  // small: delivered
+	st := o.Stats()
+	if st.Errors != 1 || st.Records != 1 || st.InFlight != 0 {
+		t.Fatalf("stats %+v, want 1 error and 1 record", st)
+	}
+	select {
+	case err := <-reported:
+		t.Logf("reported: %v", err)
+	default:
+		t.Fatal("OnError not called")
+	}
+}
