@@ -311,7 +311,7 @@ func TestKafkaDiscovery(t *testing.T) {
 	r := startRig(t, c, cfg, SourceConfig{TopicRegex: regexp.MustCompile(`in-[0-9]+`), StartLatest: true})
 	waitFor(t, "in-1 assigned", func() bool { return len(r.src.Partitions()) == 1 })
 	time.Sleep(300 * time.Millisecond) // the start offset is resolved
-	r.produce("other", 0, line(0)) // not matched
+	r.produce("other", 0, line(0))     // not matched
 	r.produce("in-1", 0, line(1))
 
 	// A new matching topic and a new partition, both written before the
