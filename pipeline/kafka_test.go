@@ -310,8 +310,8 @@ func TestKafkaDiscovery(t *testing.T) {
 	}
 	r := startRig(t, c, cfg, SourceConfig{TopicRegex: regexp.MustCompile(`in-[0-9]+`), StartLatest: true})
 	waitFor(t, "in-1 assigned", func() bool { return len(r.src.Partitions()) == 1 })
-	time.Sleep(time.Second) // the start offset is resolved (at the end) before line(1) is written
-	r.produce("other", 0, line(0))     // not matched
+	time.Sleep(time.Second)        // the start offset is resolved (at the end) before line(1) is written
+	r.produce("other", 0, line(0)) // not matched
 	r.produce("in-1", 0, line(1))
 
 	// A new matching topic and a new partition, both written before the
