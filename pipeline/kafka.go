@@ -204,6 +204,15 @@ func (s *Source) Run(ctx context.Context) error {
 			if errors.Is(err, context.Canceled) {
 				return
 			}
+			var loss *kgo.ErrDataLoss
+			if errors.As(err, &loss) {
+				// The broker lost records we had not read (an unclean
+				// leader election, a truncated log): not retryable, and
+				// an operator wants to know every time.
+				s.log.Error("input partition lost data on the broker; consuming resumes after the gap", "topic", topic,
+					"partition", partition, "error", err)
+				return
+			}
 			if ok, suppressed := s.fetchErrs.Allow(time.Now()); ok {
 				s.log.Warn("fetch failed; retrying", "topic", topic, "partition", partition, "error", err,
 					"suppressed_since_last", suppressed)
@@ -217,8 +226,9 @@ func (s *Source) Run(ctx context.Context) error {
 			ps := s.parts[topicPartition{fp.Topic, fp.Partition}]
 			s.mu.Unlock()
 			if ps == nil {
-				// Not ours (cannot happen: we only add partitions we
-				// registered); dropping would lose data silently.
+				// Cannot happen: the client only fetches partitions
+				// discover registered. Say so loudly rather than feed
+				// records to no partition's watermark.
 				s.log.Error("records for an unregistered partition", "topic", fp.Topic, "partition", fp.Partition)
 				return
 			}
