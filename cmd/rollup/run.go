@@ -221,6 +221,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		}
 		if attempt == 1 || attempt%10 == 0 {
 			log.Warn("waiting for output topics", "topics", out.Topics(), "brokers", r.Brokers, "attempt", attempt, "error", err)
+			sdNotify("STATUS=waiting for output topics: " + err.Error())
 		}
 		select {
 		case <-ctx.Done():
@@ -324,8 +325,20 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	if rc.flushOnExit {
 		stopEngine = eng.Close
 	}
-	if err := stopEngine(); err != nil {
-		log.Error("engine stop", "error", err)
+	// The shards may be blocked producing into a full buffer while the
+	// brokers are down: bound the wait, the deferred client Close then
+	// fails what is still buffered.
+	engDone := make(chan error, 1)
+	go func() { engDone <- stopEngine() }()
+	select {
+	case err := <-engDone:
+		if err != nil {
+			log.Error("engine stop", "error", err)
+		}
+	case <-time.After(time.Until(deadline)):
+		st := out.Stats()
+		return fmt.Errorf("shutdown: shards still waiting on the output after %s (%d records in flight; are the brokers reachable?)",
+			r.ShutdownTimeout, st.InFlight)
 	}
 	flushCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -346,7 +359,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	log.Info("stopped", "uptime", time.Since(svc.start).Round(time.Second), "summary", c.Summary(),
 		"produce_errors", st.Errors, "malformed_messages_suppressed", src.MalformedSuppressed())
 	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		return fmt.Errorf("shutdown: %d output records not acknowledged within --shutdown-timeout %s (their rollups may be lost): %w", st.InFlight, r.ShutdownTimeout, err)
 	}
 	return nil
 }

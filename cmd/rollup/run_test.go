@@ -318,3 +318,62 @@ func TestDemo(t *testing.T) {
 		t.Errorf("generated %d, aggregated %d of %d series:\n%s", gen, agg, series, out[i:])
 	}
 }
+
+// TestRunShutdownBrokerGone: with the broker gone and rollups waiting to
+// be produced, a stop still returns within --shutdown-timeout (with an
+// error naming what was lost) instead of hanging until systemd kills it.
+func TestRunShutdownBrokerGone(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "rollups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var cl cli
+	parser, err := kong.New(&cl, kong.Name("rollup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parser.Parse([]string{"run", "--brokers", c.ListenAddrs()[0], "--topic", "in", "--archive", "1s:sum",
+		"--lateness", "0s", "--idle-timeout", "300ms", "--metrics-listen", "", "--shutdown-timeout", "2s", "--metadata-interval", "200ms"}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rc, err := cl.Run.config(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *service, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, log, &cl.Run, rc, ready) }()
+	svc := <-ready
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer pcancel()
+	now := time.Now().Add(-time.Minute).Unix()
+	if err := prod.ProduceSync(pctx, &kgo.Record{Value: fmt.Appendf(nil, "m,h=a v=1 %d000000000\n", now)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for svc.engine.Counters().Points == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.Close() // the broker is gone; then idleness lets the wall clock close the window
+	for svc.engine.Counters().Rollups == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		t.Logf("stopped in %s: %v", time.Since(start).Round(time.Millisecond), err)
+		if err == nil || !strings.Contains(err.Error(), "shutdown") {
+			t.Errorf("the rollup that could not be delivered is not reported: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve still running 10s after the stop with a 2s shutdown timeout")
+	}
+}
