@@ -184,7 +184,7 @@ type e2eResult struct {
 	points, aggregated, late, malformed, rollups float64
 	cpuSeconds, wall                             float64
 	peakRSS                                      float64
-	rssMin, rssMax                               float64 // after the first quarter of the run
+	rssMin, rssMax                               float64   // after the first quarter of the run
 	rssByMinute                                  []float64 // peak resident bytes of each minute
 	latP50, latP99                               string
 	outRecords, produceErrors                    float64
