@@ -127,26 +127,47 @@ func TestBenchValidate(t *testing.T) {
 }
 
 // TestBenchE2E: the load goes through a child pipeline process (this test
-// binary, see TestMain) on the embedded broker, and every point produced
-// is read and aggregated.
+// binary, see TestMain) on the embedded broker: every point produced is
+// read, the malformed lines injected are exactly the ones the pipeline
+// counts, and late lines are dropped as late. Flat and MapR topologies.
 func TestBenchE2E(t *testing.T) {
-	code, out, errOut := runCLI(t, "", "bench", "--series", "900", "--rate", "20000", "--duration", "3s", "--progress", "none",
-		"--e2e", "--e2e-archive", "1s:sum,count", "--e2e-lateness", "0s", "--e2e-output-format", "jsonl")
-	if code != 0 {
-		t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
-	}
-	var produced, read, aggregated, rollups int
-	for _, l := range strings.Split(out, "\n") {
-		fmt.Sscanf(l, "points: %d", &produced)
-		fmt.Sscanf(l, "points read: %d (aggregated %d", &read, &aggregated)
-		fmt.Sscanf(l, "rollups: %d", &rollups)
-	}
-	if produced < 30000 || read != produced || aggregated != produced || rollups == 0 {
-		t.Fatalf("produced %d, read %d, aggregated %d, rollups %d:\n%s", produced, read, aggregated, rollups, out)
-	}
-	for _, k := range []string{"points/cpu-second:", "emit latency:", "peak memory:"} {
-		if !strings.Contains(out, k) {
-			t.Errorf("report lacks %q", k)
-		}
+	for _, topo := range [][]string{
+		{"--topology", "flat", "--bad", "0.02", "--late", "0.02"},
+		{"--topology", "mapr", "--streams", "4", "--partitions", "1"},
+	} {
+		t.Run(topo[1], func(t *testing.T) {
+			args := append([]string{"bench", "--series", "900", "--rate", "20000", "--duration", "3s", "--progress", "none",
+				"--e2e", "--e2e-archive", "1s:sum,count", "--e2e-lateness", "0s", "--e2e-output-format", "jsonl"}, topo...)
+			code, out, errOut := runCLI(t, "", args...)
+			if code != 0 {
+				t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
+			}
+			var produced, badLines, badPoints, latePoints, lines, malformed, read, aggregated, late, rollups int
+			for _, l := range strings.Split(out, "\n") {
+				fmt.Sscanf(l, "points: %d", &produced)
+				fmt.Sscanf(l, "injected bad: %d lines (%d points)", &badLines, &badPoints)
+				fmt.Sscanf(l, "injected late: %d lines (%d points)", new(int), &latePoints)
+				fmt.Sscanf(l, "lines read: %d (malformed %d)", &lines, &malformed)
+				fmt.Sscanf(l, "points read: %d (aggregated %d, late %d)", &read, &aggregated, &late)
+				fmt.Sscanf(l, "rollups: %d", &rollups)
+			}
+			if produced < 30000 || malformed != badLines || read != produced-badPoints || rollups == 0 {
+				t.Fatalf("produced %d (bad lines %d, bad points %d), read %d, malformed %d, rollups %d:\n%s",
+					produced, badLines, badPoints, read, malformed, rollups, out)
+			}
+			if topo[1] == "flat" && (badLines == 0 || latePoints == 0) {
+				t.Fatalf("no faults injected: bad lines %d, late points %d", badLines, latePoints)
+			}
+			// A late line is 2m old: late unless it is its partition's
+			// very first point.
+			if late < latePoints*9/10 || late > latePoints || aggregated != read-late {
+				t.Errorf("late %d of %d injected late points; aggregated %d of %d read", late, latePoints, aggregated, read)
+			}
+			for _, k := range []string{"points/cpu-second:", "emit latency:", "peak memory:"} {
+				if !strings.Contains(out, k) {
+					t.Errorf("report lacks %q", k)
+				}
+			}
+		})
 	}
 }
