@@ -54,7 +54,8 @@ func TestRunDryRun(t *testing.T) {
 	}
 }
 
-// TestRunConfigFile: a JSON file sets flags; the command line wins.
+// TestRunConfigFile: a JSON file sets flags; the command line wins over
+// it, and it wins over ROLLUP_* variables.
 func TestRunConfigFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rollup.json")
 	if err := os.WriteFile(path, []byte(`{"topic": ["telegraf"], "archive": ["10s:sum", "1m:max"], "output_topic": "from-file", "lateness": "5s"}`), 0o644); err != nil {
@@ -67,6 +68,16 @@ func TestRunConfigFile(t *testing.T) {
 	code, out, _ = runCLI(t, "", "--config", path, "run", "--dry-run", "--output-topic", "from-flag")
 	if code != 0 || !strings.Contains(out, "-> topic from-flag") {
 		t.Fatalf("command line did not win over the file: exit %d:\n%s", code, out)
+	}
+	t.Setenv("ROLLUP_OUTPUT_TOPIC", "from-env")
+	t.Setenv("ROLLUP_LATENESS", "7s")
+	code, out, _ = runCLI(t, "", "--config", path, "run", "--dry-run")
+	if code != 0 || !strings.Contains(out, "-> topic from-file") {
+		t.Fatalf("the environment won over the file: exit %d:\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "", "run", "--dry-run", "--topic", "x")
+	if code != 0 || !strings.Contains(out, "-> topic from-env") {
+		t.Fatalf("ROLLUP_OUTPUT_TOPIC ignored: exit %d:\n%s", code, out)
 	}
 }
 
