@@ -70,7 +70,6 @@ func TestRunConfigFile(t *testing.T) {
 		t.Fatalf("command line did not win over the file: exit %d:\n%s", code, out)
 	}
 	t.Setenv("ROLLUP_OUTPUT_TOPIC", "from-env")
-	t.Setenv("ROLLUP_LATENESS", "7s")
 	code, out, _ = runCLI(t, "", "--config", path, "run", "--dry-run")
 	if code != 0 || !strings.Contains(out, "-> topic from-file") {
 		t.Fatalf("the environment won over the file: exit %d:\n%s", code, out)
