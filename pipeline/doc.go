@@ -13,8 +13,10 @@
 // offline input); a Stream is one goroutine's decoder and batches, and may
 // feed many partitions in turn (Use flushes before switching, so the rule
 // above holds per partition). With Config.IdleTimeout, a partition that
-// delivered nothing for that long stops holding the global watermark back,
-// and when all are idle the wall clock advances it (Engine.Tick).
+// delivered nothing for that long (and is not behind its broker's high
+// watermark) stops holding the global watermark back, and when all are idle
+// the wall clock advances it (Engine.Tick); SuspendIdle turns idleness off
+// while the brokers are unreachable.
 //
 // Output goes through a ShardSink per shard goroutine: WriterOutput for an
 // io.Writer, KafkaOutput for emit's Kafka batcher.

@@ -109,6 +109,7 @@ type Engine struct {
 	partitions []*Partition
 	watermark  int64 // global: min of partition watermarks
 	closed     bool
+	noIdle     bool // SuspendIdle
 
 	wmRead  atomic.Int64 // copy of watermark
 	regMu   sync.Mutex
@@ -157,8 +158,11 @@ func (e *Engine) publish(now int64) {
 	active := 0
 	newest := int64(math.MinInt64) // highest watermark of an idle stream
 	idle := int64(e.cfg.IdleTimeout)
+	if e.noIdle {
+		idle = 0
+	}
 	for _, p := range e.partitions {
-		if idle > 0 && now-p.lastActive >= idle {
+		if idle > 0 && now-p.lastActive >= idle && !p.behind {
 			newest = max(newest, p.published)
 			continue
 		}
@@ -181,6 +185,24 @@ func (e *Engine) publish(now int64) {
 	for _, w := range e.shards {
 		w.in <- message{advance: wm}
 	}
+}
+
+// SuspendIdle, while on, treats every partition as active: when the
+// brokers cannot be reached, silence says nothing about a partition, and
+// the wall clock must not close windows over records not yet read.
+//
+// Turning it off starts every partition's idle period afresh, so that
+// what producers buffered during the outage can arrive first.
+func (e *Engine) SuspendIdle(on bool) {
+	now := e.cfg.Now().UnixNano()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.noIdle && !on {
+		for _, p := range e.partitions {
+			p.lastActive = max(p.lastActive, now)
+		}
+	}
+	e.noIdle = on
 }
 
 // Tick re-evaluates which streams are idle and advances the watermark if

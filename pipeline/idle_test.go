@@ -66,3 +66,54 @@ func TestIdlePartitions(t *testing.T) {
 			c.ClosedEarly, c.Aggregated)
 	}
 }
+
+// TestIdleNeedsCaughtUpAndBrokers: a partition whose last fetch left
+// records unread never counts as idle, and while SuspendIdle is on (the
+// brokers are unreachable) nothing does; when it goes off, idleness
+// starts over.
+func TestIdleNeedsCaughtUpAndBrokers(t *testing.T) {
+	base := time.Unix(1700000000, 0)
+	clock := newTestClock(base)
+	cfg := testConfig(t, 1, 0, "10s:count")
+	cfg.Now, cfg.IdleTimeout, cfg.MaxFuture = clock.now, 30*time.Second, 24*time.Hour
+	var out bytes.Buffer
+	e, err := New(cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	s := e.NewRouter()
+	a, b := e.NewPartition(), e.NewPartition()
+	feed := func(p *Partition, behind bool, line string) {
+		s.Use(p)
+		s.Active(clock.ns.Load())
+		s.FeedRecord([]byte(line), clock.ns.Load())
+		s.Behind(behind)
+		s.Flush()
+	}
+	feed(a, true, "m v=1 1700000010000000000\n") // a: more to read
+	feed(b, false, "m v=1 1700000050000000000\n")
+	clock.add(time.Minute)
+	e.Tick()
+	if wm := e.Watermark(); wm != 1700000010000000000 {
+		t.Fatalf("watermark %d: the partition with unread records must hold it", wm)
+	}
+	feed(a, false, "m v=1 1700000011000000000\n") // a caught up
+	e.SuspendIdle(true)
+	clock.add(time.Minute)
+	e.Tick()
+	if wm := e.Watermark(); wm != 1700000011000000000 {
+		t.Fatalf("watermark %d: idleness suspended, a must hold it", wm)
+	}
+	e.SuspendIdle(false)
+	clock.add(29 * time.Second)
+	e.Tick()
+	if wm := e.Watermark(); wm != 1700000011000000000 {
+		t.Fatalf("watermark %d: 29s after the brokers came back nothing is idle yet", wm)
+	}
+	clock.add(2 * time.Second)
+	e.Tick()
+	if wm := e.Watermark(); wm != clock.ns.Load() {
+		t.Fatalf("watermark %d, want the wall clock %d once all are idle", wm, clock.ns.Load())
+	}
+}

@@ -256,8 +256,10 @@ func (p *parser) run() {
 			ps.cur = r.Offset
 			st.FeedRecord(r.Value, now)
 		}
+		next := w.records[len(w.records)-1].Offset + 1
+		st.Behind(w.hwm > next)
 		st.Flush()
-		ps.next.Store(w.records[len(w.records)-1].Offset + 1)
+		ps.next.Store(next)
 		ps.hwm.Store(w.hwm)
 		ps.records.Add(int64(len(w.records)))
 		ps.watermark.Store(st.Watermark())
@@ -274,6 +276,12 @@ func (s *Source) discoverLoop(ctx context.Context) {
 				return
 			}
 			failures++
+			if failures == 2 {
+				// Two metadata requests in a row failed: the
+				// brokers are unreachable (or we are cut off), so a
+				// silent partition may just be one we cannot read.
+				s.e.SuspendIdle(true)
+			}
 			// Say so at the first failure, then every 10th: the client
 			// logs each connection attempt itself.
 			if failures == 1 || failures%10 == 0 {
@@ -283,6 +291,7 @@ func (s *Source) discoverLoop(ctx context.Context) {
 		} else if failures > 0 {
 			s.log.Info("topic metadata readable again", "after_failures", failures)
 			failures = 0
+			s.e.SuspendIdle(false)
 		}
 		wait := s.cfg.MetadataInterval
 		if failures > 0 {

@@ -56,10 +56,13 @@ type Stream struct {
 type Partition struct {
 	wm window.Stream // used by the goroutine feeding it
 
-	// published is the watermark last published and lastActive the wall
-	// time (Unix ns) the partition last delivered; both under e.mu.
+	// published is the watermark last published, lastActive the wall
+	// time (Unix ns) the partition last delivered, behind whether its last
+	// delivery left records unread (then it is busy, not idle, whatever
+	// the clock says); all under e.mu.
 	published  int64
 	lastActive int64
+	behind     bool
 }
 
 // NewPartition registers a new input partition with the engine.
@@ -143,6 +146,17 @@ func (s *Stream) FeedRecord(buf []byte, now int64) {
 func (s *Stream) Active(now int64) {
 	s.e.mu.Lock()
 	s.cur.lastActive = now
+	s.e.mu.Unlock()
+}
+
+// Behind records whether the current partition still had records to read
+// after what was just fed (the broker's high watermark was ahead). A
+// partition that is behind never counts as idle: if its broker becomes
+// unreachable, the records it has not read yet must not find their
+// windows closed by the wall clock.
+func (s *Stream) Behind(behind bool) {
+	s.e.mu.Lock()
+	s.cur.behind = behind
 	s.e.mu.Unlock()
 }
 
