@@ -276,10 +276,11 @@ func (s *Source) discoverLoop(ctx context.Context) {
 				return
 			}
 			failures++
-			if failures == 2 {
-				// Two metadata requests in a row failed: the
-				// brokers are unreachable (or we are cut off), so a
-				// silent partition may just be one we cannot read.
+			if failures == 1 {
+				// The brokers are unreachable (or we are cut off):
+				// a silent partition may just be one we cannot read.
+				// A transient failure only delays idleness until
+				// the next successful request.
 				s.e.SuspendIdle(true)
 			}
 			// Say so at the first failure, then every 10th: the client
@@ -316,7 +317,9 @@ func (s *Source) discover(ctx context.Context) error {
 			req.Topics = append(req.Topics, rt)
 		}
 	} // nil Topics: every topic, matched against the regex below
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// Short: a broker outage must be noticed (SuspendIdle) well within
+	// the idle timeout.
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	resp, err := req.RequestWith(rctx, s.cfg.Client)
 	if err != nil {
