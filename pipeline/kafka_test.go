@@ -434,3 +434,47 @@ func firstDiff(got, want []string) string {
 	}
 	return "one is a prefix of the other"
 }
+
+// TestKafkaOutageSuspendsIdle: when the broker goes away, the source
+// notices through its metadata requests and suspends idleness, so the
+// wall clock cannot close windows over records not read yet; when the
+// broker is back, idleness resumes.
+func TestKafkaOutageSuspendsIdle(t *testing.T) {
+	dir := t.TempDir()
+	c1, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c1.ListenAddrs()[0]
+	var port int
+	fmt.Sscanf(addr[strings.LastIndexByte(addr, ':')+1:], "%d", &port)
+	clock := newTestClock(time.Unix(1700000100, 0))
+	cfg := testConfig(t, 1, 0, "10s:count")
+	cfg.Now, cfg.IdleTimeout = clock.now, 30*time.Second
+	r := startRig(t, c1, cfg, SourceConfig{Topics: []string{"in"}})
+	r.produce("in", 0, "m v=1 1700000001000000000\n")
+	waitFor(t, "point read", func() bool { return r.e.Counters().Points == 1 })
+	suspended := func() bool { r.e.mu.Lock(); defer r.e.mu.Unlock(); return r.e.noIdle }
+	c1.Close()
+	waitFor(t, "idleness suspended", suspended)
+	clock.add(time.Hour)
+	r.e.Tick()
+	if wm := r.e.Watermark(); wm != 1700000001000000000 {
+		t.Fatalf("watermark %d: moved by the wall clock during the outage", wm)
+	}
+	c2, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.Ports(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c2.Close)
+	waitFor(t, "idleness resumed", func() bool { return !suspended() })
+	clock.add(31 * time.Second)
+	r.e.Tick()
+	if wm := r.e.Watermark(); wm != clock.ns.Load() {
+		t.Fatalf("watermark %d after the outage and the idle timeout, want the wall clock", wm)
+	}
+	if got := readOutput(t, r.addrs, 1); got[0] != `{"metric":"m_v","tags":{},"step":"10s","start":1700000000,"aggregator":"count","value":1}` {
+		t.Errorf("rollup %s", got[0])
+	}
+	r.stop() // before c2 closes (cleanups run last first)
+}
