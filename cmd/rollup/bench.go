@@ -38,6 +38,7 @@ type benchCmd struct {
 	StreamPrefix   string        `help:"Start of mapr topic names (MapR's stream Path, without '/')." default:"metrics" env:"ROLLUP_BENCH_STREAM_PREFIX"`
 	Seed           uint64        `help:"Varies the values and the injected faults, not the shape." default:"1" env:"ROLLUP_BENCH_SEED"`
 	e2eFlags       `embed:""`
+	kafkaSecurity  `embed:""`
 	Progress       string `help:"Progress on stderr: bar (one updating line), lines (a line every 5s), none, or auto (bar on a terminal, else lines)." default:"auto" enum:"auto,bar,lines,none" env:"ROLLUP_BENCH_PROGRESS"`
 }
 
@@ -73,11 +74,19 @@ func (b *benchCmd) Run(log *slog.Logger, std stdio) error {
 		brokers = c.ListenAddrs()
 		log.Info("embedded broker started", "address", strings.Join(brokers, ","), "data_dir", dir)
 	}
-	cl, err := kgo.NewClient(append(load.ProducerOpts(),
+	opts := append(load.ProducerOpts(),
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID("rollup-bench"),
 		kgo.WithLogger(kgoLogger(log)),
-	)...)
+	)
+	if len(b.Brokers) > 0 { // the embedded broker speaks plain Kafka
+		sec, err := b.kafkaSecurity.opts()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, sec...)
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("cannot create Kafka producer: %w", err)
 	}

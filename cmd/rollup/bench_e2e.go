@@ -80,13 +80,19 @@ func (b *benchCmd) startPipeline(ctx context.Context, log *slog.Logger, cl *kgo.
 	for _, a := range b.E2EArchive {
 		args = append(args, "--archive", a)
 	}
+	var secEnv []string
+	if len(b.Brokers) > 0 {
+		var secArgs []string
+		secArgs, secEnv = b.kafkaSecurity.args()
+		args = append(args, secArgs...)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	r := &e2eRun{metrics: "http://" + addr + "/metrics", stderr: &syncWriter{}, exited: make(chan error, 1)}
 	r.cmd = exec.Command(exe, args...)
-	r.cmd.Env = append(os.Environ(), childEnv+"=1")
+	r.cmd.Env = append(append(os.Environ(), childEnv+"=1"), secEnv...)
 	r.cmd.Stderr = r.stderr
 	if err := r.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("cannot start the pipeline: %w", err)

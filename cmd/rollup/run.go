@@ -45,10 +45,13 @@ type runCmd struct {
 	MetricsListen      string        `help:"Address of the HTTP server for /metrics (Prometheus text) and /healthz; empty disables it." default:"127.0.0.1:9108" env:"ROLLUP_METRICS_LISTEN" placeholder:"HOST:PORT"`
 	ShutdownTimeout    time.Duration `help:"On SIGTERM/SIGINT, how long to wait for fetched records to be applied and produced records to be acknowledged before exiting anyway." default:"30s" env:"ROLLUP_SHUTDOWN_TIMEOUT"`
 	DryRun             bool          `help:"Validate the configuration, print it and exit." env:"ROLLUP_DRY_RUN"`
+
+	kafkaSecurity `embed:""`
 }
 
 // runConfig is the validated form of the flags.
 type runConfig struct {
+	kafkaOpts   []kgo.Opt // TLS and SASL
 	engine      pipeline.Config
 	topics      []string // output topic per archive
 	topicRegex  *regexp.Regexp
@@ -119,6 +122,9 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	if len(r.Brokers) == 0 {
 		return nil, errors.New("no --brokers")
 	}
+	if rc.kafkaOpts, err = r.kafkaSecurity.opts(); err != nil {
+		return nil, err
+	}
 	if r.OutputFormat == "opentsdb" {
 		for _, ar := range cfg.Window.Archives {
 			if err := emit.ValidateOpenTSDBInterval(ar.Name); err != nil {
@@ -179,7 +185,7 @@ type service struct {
 // service once it consumes (tests use it).
 func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, ready chan<- *service) error {
 	kafkaLog := kgoLogger(log)
-	producer, err := kgo.NewClient(
+	producer, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(r.Brokers...),
 		kgo.ClientID("rollup"),
 		kgo.WithLogger(kafkaLog),
@@ -187,10 +193,10 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		kgo.MaxBufferedBytes(r.ProduceBufferBytes),
 		kgo.MaxBufferedRecords(max(10000, r.ProduceBufferBytes/1024)),
 		kgo.ProducerBatchMaxBytes(int32(max(1<<20, r.OutputRecordBytes+(64<<10)))),
-		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.MetadataMaxAge(r.MetadataInterval),
 		kgo.MetadataMinAge(min(r.MetadataInterval, 5*time.Second)),
-	)
+	}, rc.kafkaOpts...)...)
 	if err != nil {
 		return fmt.Errorf("cannot create Kafka producer: %w", err)
 	}
@@ -230,14 +236,14 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		}
 	}
 
-	consumer, err := kgo.NewClient(
+	consumer, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(r.Brokers...),
 		kgo.ClientID("rollup"),
 		kgo.WithLogger(kafkaLog),
 		kgo.MetadataMaxAge(r.MetadataInterval),
 		kgo.MetadataMinAge(min(r.MetadataInterval, 5*time.Second)),
-		kgo.FetchMaxWait(500*time.Millisecond),
-	)
+		kgo.FetchMaxWait(500 * time.Millisecond),
+	}, rc.kafkaOpts...)...)
 	if err != nil {
 		return fmt.Errorf("cannot create Kafka consumer: %w", err)
 	}
