@@ -5,7 +5,7 @@ FUZZTIME  ?= 30s
 BENCHTIME ?= 20x
 COUNT     ?= 1
 
-.PHONY: all build demo sample test race vet fmt-check bench fuzz clean
+.PHONY: all build demo sample test race vet fmt-check bench bench-e2e fuzz clean
 
 all: build
 
@@ -47,6 +47,14 @@ fmt-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) -timeout 60m ./benchmarks/
 	cd benchmarks/peer && $(GO) test -run '^$$' -bench . -count $(COUNT) -timeout 30m ./...
+
+# bench-e2e: the service end to end on an embedded broker (see
+# benchmarks/RESULTS.md): a backlog drain and a live run; the pipeline runs
+# as a child process so its CPU and memory are its own.
+E2E_ARCHIVES ?= 1m:sum,count,min,max,first,last;1h:sum,count,min,max,first,last;1d:sum,count,min,max,first,last
+bench-e2e: build
+	$(BIN) bench --series 100000 --rate 1000000 --duration 60s --e2e --e2e-backlog --e2e-archive '$(E2E_ARCHIVES)'
+	$(BIN) bench --series 100000 --rate 1000000 --duration 3m --e2e --e2e-archive '$(E2E_ARCHIVES)'
 
 # fuzz: every fuzz target for FUZZTIME each; findings land in the
 # package's testdata/fuzz/ and become regression seeds once committed.
