@@ -23,6 +23,7 @@ type Counters struct {
 	Late        uint64      // points behind their stream's watermark dropped
 	ClosedEarly uint64      // points whose window was already closed (not by their own stream)
 	KeyTooLong  uint64      // points whose series key exceeds shard.MaxKeyLen
+	SeriesLimit uint64      // points of new series refused by Config.MaxSeries
 
 	Rollups uint64      // rollups written
 	Dropped [256]uint64 // rollups not encodable, by emit.DropReason
@@ -46,6 +47,7 @@ func (c *Counters) add(o *Counters) {
 	c.Late += o.Late
 	c.ClosedEarly += o.ClosedEarly
 	c.KeyTooLong += o.KeyTooLong
+	c.SeriesLimit += o.SeriesLimit
 	c.Rollups += o.Rollups
 	for i := range c.Dropped {
 		c.Dropped[i] += o.Dropped[i]
@@ -72,8 +74,8 @@ func (c *Counters) Summary() string {
 		fmt.Fprintf(&b, " malformed_%s=%d", r, c.Malformed[r])
 	}
 	fmt.Fprintf(&b, " malformed_line_too_long=%d", c.LineTooLong)
-	fmt.Fprintf(&b, " skipped_string_field=%d rejected_non_finite=%d rejected_future=%d dropped_late=%d dropped_closed_early=%d dropped_key_too_long=%d",
-		c.StringField, c.NonFinite, c.Future, c.Late, c.ClosedEarly, c.KeyTooLong)
+	fmt.Fprintf(&b, " skipped_string_field=%d rejected_non_finite=%d rejected_future=%d dropped_late=%d dropped_closed_early=%d dropped_key_too_long=%d dropped_series_limit=%d",
+		c.StringField, c.NonFinite, c.Future, c.Late, c.ClosedEarly, c.KeyTooLong, c.SeriesLimit)
 	for _, r := range emit.AllDropReasons {
 		fmt.Fprintf(&b, " unemitted_%s=%d", r, c.Dropped[r])
 	}

@@ -44,6 +44,12 @@ type Config struct {
 	// wall clock (Now - lateness) advances it so the last windows of a
 	// quiet input close. 0 disables (offline input never idles).
 	IdleTimeout time.Duration
+	// MaxSeries bounds the live series (0: no bound): once a shard holds
+	// its share (MaxSeries/Shards, rounded up; series spread evenly by
+	// hash), points of series it does not know yet are counted as
+	// SeriesLimit and dropped, while known series keep working. Expired
+	// series free their place.
+	MaxSeries int
 	// BatchPoints is the number of points per batch sent to a shard.
 	// Default 4096.
 	BatchPoints int
@@ -79,6 +85,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.MaxSeries < 0 {
+		return fmt.Errorf("max series %d is negative", c.MaxSeries)
 	}
 	if c.IdleTimeout < 0 {
 		return fmt.Errorf("idle timeout %s is negative", c.IdleTimeout)

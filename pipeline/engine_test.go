@@ -454,3 +454,25 @@ func TestStreamsAreIndependent(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxSeries: beyond the limit, points of new series are counted and
+// dropped; the known series keep aggregating.
+func TestMaxSeries(t *testing.T) {
+	cfg := testConfig(t, 1, 0, "10s:count")
+	cfg.MaxSeries = 3
+	var in strings.Builder
+	for round := range 2 {
+		for s := range 5 {
+			fmt.Fprintf(&in, "m,s=%d v=1 %d\n", s, 1700000000000000000+int64(round)*1e9)
+		}
+	}
+	lines, c := run(t, cfg, strings.NewReader(in.String()))
+	if c.SeriesLimit != 4 || c.Aggregated != 6 || c.Series != 3 || len(lines) != 3 {
+		t.Fatalf("series limit %d, aggregated %d, series %d, rollups %d", c.SeriesLimit, c.Aggregated, c.Series, len(lines))
+	}
+	for i, l := range lines {
+		if want := fmt.Sprintf(`{"metric":"m_v","tags":{"s":"%d"},"step":"10s","start":1700000000,"aggregator":"count","value":2}`, i); l != want {
+			t.Errorf("rollup %s, want %s", l, want)
+		}
+	}
+}

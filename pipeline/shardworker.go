@@ -27,6 +27,8 @@ type shardWorker struct {
 	store *window.Store
 	sink  ShardSink
 
+	maxSeries int // this shard's share of Config.MaxSeries; 0: none
+
 	tags  []shard.Tag
 	etags []emit.Tag
 	win   emit.Window
@@ -41,13 +43,17 @@ type shardWorker struct {
 }
 
 func newShardWorker(cfg *Config, sink ShardSink) *shardWorker {
-	return &shardWorker{
+	w := &shardWorker{
 		cfg:   cfg,
 		in:    make(chan message, 64),
 		table: shard.NewTable(nil),
 		store: window.NewStore(&cfg.Window),
 		sink:  sink,
 	}
+	if cfg.MaxSeries > 0 {
+		w.maxSeries = (cfg.MaxSeries + cfg.Shards - 1) / cfg.Shards
+	}
+	return w
 }
 
 func (w *shardWorker) run() {
@@ -91,6 +97,10 @@ func (w *shardWorker) apply(b *shard.Batch) {
 		if !ok {
 			h := shard.Hash(key)
 			if idx, ok = w.table.Lookup(h, key); !ok {
+				if w.maxSeries > 0 && w.table.Len() >= w.maxSeries {
+					w.c.SeriesLimit++
+					continue
+				}
 				var err error
 				if idx, err = w.table.Insert(h, key); err != nil {
 					w.c.KeyTooLong++

@@ -25,6 +25,7 @@ type aggregateCmd struct {
 	OutputFormat    string        `help:"Rollup output: jsonl (one JSON object per line) or opentsdb (one opentsdb-rpc-kafka Aggregate object per line; avg and rollups OpenTSDB would reject are counted, not written)." default:"jsonl" enum:"jsonl,opentsdb" env:"ROLLUP_OUTPUT_FORMAT"`
 	Shards          int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`
 	SeriesTTL       time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
+	MaxSeries       int           `help:"Most live series; points of new series beyond it are counted and dropped (0: no limit)." default:"0" env:"ROLLUP_MAX_SERIES"`
 
 	Files []string `arg:"" optional:"" help:"Line-protocol files, read in order as one stream (stdin when none)." type:"existingfile"`
 }
@@ -58,6 +59,7 @@ func (a *aggregateCmd) config() (pipeline.Config, error) {
 		return cfg, errors.New("--max-future must be positive")
 	}
 	cfg.Shards = a.Shards
+	cfg.MaxSeries = a.MaxSeries
 	enc, err := emit.NewEncoder(a.OutputFormat, emit.Options{})
 	if err != nil {
 		return cfg, err

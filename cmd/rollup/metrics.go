@@ -61,13 +61,13 @@ func (s *service) writeMetrics(w *pipeline.PromWriter) {
 	w.SampleUint("rollup_points_total", c.Points)
 	w.Family("rollup_points_aggregated_total", "Points folded into a window.", "counter")
 	w.SampleUint("rollup_points_aggregated_total", c.Aggregated)
-	w.Family("rollup_points_dropped_total", "Points not aggregated, by reason (late: behind their partition's watermark; closed_early: window closed by idle advancement).", "counter")
+	w.Family("rollup_points_dropped_total", "Points not aggregated, by reason (late: behind their partition's watermark; closed_early: window closed by idle advancement; series_limit: a new series beyond --max-series).", "counter")
 	for _, d := range []struct {
 		reason string
 		n      uint64
 	}{
 		{"string_field", c.StringField}, {"non_finite", c.NonFinite}, {"future", c.Future},
-		{"late", c.Late}, {"closed_early", c.ClosedEarly}, {"key_too_long", c.KeyTooLong},
+		{"late", c.Late}, {"closed_early", c.ClosedEarly}, {"key_too_long", c.KeyTooLong}, {"series_limit", c.SeriesLimit},
 	} {
 		w.SampleUint("rollup_points_dropped_total", d.n, "reason", d.reason)
 	}

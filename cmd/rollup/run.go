@@ -39,6 +39,7 @@ type runCmd struct {
 	MetricSeparator    string        `help:"Joins measurement and field into the metric name." default:"_" env:"ROLLUP_METRIC_SEPARATOR"`
 	SeriesTTL          time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
 	Shards             int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`
+	MaxSeries          int           `help:"Most live series (about 300 bytes each plus 64 per open window); points of new series beyond it are counted (rollup_points_dropped_total{reason=\"series_limit\"}) and dropped, known series keep working. 0: no limit." default:"10000000" env:"ROLLUP_MAX_SERIES"`
 	Parsers            int           `help:"Parser goroutines, each reading a fixed group of partitions (default: GOMAXPROCS)." default:"0" env:"ROLLUP_PARSERS"`
 	MetadataInterval   time.Duration `help:"How often to look for new partitions and topics (and output partition counts)." default:"5s" env:"ROLLUP_METADATA_INTERVAL"`
 	ProduceBufferBytes int           `help:"Most output bytes buffered while the brokers are slow or down; when full, reading pauses (nothing is dropped)." default:"268435456" env:"ROLLUP_PRODUCE_BUFFER_BYTES"`
@@ -102,6 +103,7 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	cfg.MaxFuture = r.MaxFuture
 	cfg.IdleTimeout = r.IdleTimeout
 	cfg.Shards = r.Shards
+	cfg.MaxSeries = r.MaxSeries
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -286,14 +288,21 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		"output_topics", out.Topics(), "format", rc.kafkaFormat, "archives", len(cfg.Window.Archives),
 		"shards", cfg.Shards, "lateness", cfg.Window.Lateness, "idle_timeout", cfg.IdleTimeout)
 	// Output topics may gain partitions while running: series spread over
-	// them from the next refresh on.
+	// them from the next refresh on. The same loop reports the series
+	// limit, at most once an interval.
 	go func() {
 		failing := false
+		var limited uint64 // SeriesLimit at the last report
 		for {
 			select {
 			case <-srcCtx.Done():
 				return
 			case <-time.After(r.MetadataInterval):
+			}
+			if n := eng.Counters().SeriesLimit; n > limited {
+				log.Warn("series limit reached: points of new series dropped", "max_series", r.MaxSeries,
+					"dropped_points", n-limited, "interval", r.MetadataInterval)
+				limited = n
 			}
 			rctx, cancel := context.WithTimeout(srcCtx, 30*time.Second)
 			err := out.Refresh(rctx)
