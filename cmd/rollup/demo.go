@@ -152,8 +152,9 @@ wait:
 	// them at exit instead (they are marked partial in the summary).
 	fine := time.Duration(rc.engine.Window.Archives[0].Step) * time.Second
 	lastEnd := time.Now().Truncate(fine).Add(fine).UnixNano()
-	deadline := time.Now().Add(fine + d.Lateness + 5*time.Second)
-	for ctx.Err() == nil && svc.engine.Watermark() < lastEnd && time.Now().Before(deadline) {
+	deadline := time.Now().Add(fine + d.Lateness + 10*time.Second)
+	caughtUp := func() bool { return svc.engine.Counters().Lines >= uint64(gen.Lines) }
+	for ctx.Err() == nil && (!caughtUp() || svc.engine.Watermark() < lastEnd) && time.Now().Before(deadline) {
 		poll()
 	}
 	stopSvc()
