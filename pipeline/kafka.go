@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -364,12 +365,20 @@ func (s *Source) discover(ctx context.Context) error {
 		for _, ps := range added {
 			topics[ps.Topic]++
 		}
-		for _, t := range slices.Sorted(maps.Keys(topics)) {
-			start := "earliest"
-			if first && s.cfg.StartLatest {
-				start = "latest"
+		start := "earliest"
+		if first && s.cfg.StartLatest {
+			start = "latest"
+		}
+		names := slices.Sorted(maps.Keys(topics))
+		if len(names) <= 10 {
+			for _, t := range names {
+				s.log.Info("consuming new partitions", "topic", t, "partitions", topics[t], "start", start)
 			}
-			s.log.Info("consuming new partitions", "topic", t, "partitions", topics[t], "start", start)
+		} else {
+			// A regex can match thousands of topics (MapR's layout):
+			// one line, not one per topic.
+			s.log.Info("consuming new partitions", "topics", len(names), "partitions", len(added),
+				"first_topics", strings.Join(names[:5], ","), "start", start)
 		}
 	}
 	if first && len(s.cfg.Topics) > 0 {
