@@ -247,7 +247,7 @@ func (s *Stream) line(d *fastparse.InfluxDecoder, maxTime int64) {
 			continue
 		}
 		s.c.Points++
-		if v-v != 0 { // NaN or ±Inf: one subtraction tests both
+		if v-v != 0 { // NaN or +-Inf: one subtraction tests both
 			s.c.NonFinite++
 			continue
 		}
