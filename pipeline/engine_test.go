@@ -476,3 +476,17 @@ func TestMaxSeries(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultBatchPoints: batches shrink as shards grow, so that batch
+// memory (streams x shards x batches) stays bounded on many cores.
+func TestDefaultBatchPoints(t *testing.T) {
+	for _, c := range []struct{ shards, want int }{{1, 4096}, {2, 4096}, {4, 2048}, {8, 1024}, {32, 256}, {64, 256}} {
+		cfg := testConfig(t, c.shards, 0, "1m:sum")
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.BatchPoints != c.want {
+			t.Errorf("%d shards: batch points %d, want %d", c.shards, cfg.BatchPoints, c.want)
+		}
+	}
+}
