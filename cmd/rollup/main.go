@@ -60,6 +60,12 @@ func run(args []string, std stdio) int {
 		fmt.Fprintf(std.err, "rollup: %v\n", err)
 		return 2
 	}
+	if c.Config != "" {
+		if err := checkConfigKeys(string(c.Config), ctx); err != nil {
+			fmt.Fprintf(std.err, "rollup: %v\n", err)
+			return 2
+		}
+	}
 	var handler slog.Handler = slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: c.LogLevel})
 	if c.LogFormat == "json" {
 		handler = slog.NewJSONHandler(std.err, &slog.HandlerOptions{Level: c.LogLevel})

@@ -78,6 +78,13 @@ func TestRunConfigFile(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "-> topic from-env") {
 		t.Fatalf("ROLLUP_OUTPUT_TOPIC ignored: exit %d:\n%s", code, out)
 	}
+	// A typo is an error, not a silently ignored key; camelCase works too.
+	bad := filepath.Join(t.TempDir(), "typo.json")
+	os.WriteFile(bad, []byte(`{"topic": ["x"], "output_topc": "r", "maxFuture": "2h", "log_level": "debug"}`), 0o644)
+	code, _, errOut = runCLI(t, "", "--config", bad, "run", "--dry-run")
+	if code != 2 || !strings.Contains(errOut, `unknown keys ["output_topc"] for 'rollup run'`) {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
 }
 
 // freeAddr returns a loopback address nobody listens on (for the metrics
