@@ -157,21 +157,26 @@ wait:
 	for ctx.Err() == nil && (!caughtUp() || svc.engine.Watermark() < lastEnd) && time.Now().Before(deadline) {
 		poll()
 	}
+	// Read what the last regular closes produced before the exit flush,
+	// so that those windows are shown as closed, not as partial.
+	drain := func() {
+		for quiet := 0; quiet < 3; {
+			if poll() == 0 {
+				quiet++
+			} else {
+				quiet = 0
+			}
+		}
+	}
+	drain()
 	stopSvc()
 	if err := <-svcDone; err != nil {
 		return err
 	}
 	state = "flushed at exit (partial)"
-
-	for quiet := 0; quiet < 3; {
-		if poll() == 0 {
-			quiet++
-		} else {
-			quiet = 0
-		}
-	}
+	drain()
 	cnt := svc.engine.Counters()
-	fmt.Fprintf(std.out, "\nsummary: generated %d points in %d records; aggregated %d points of %d series; %d windows closed, %d rollups read back from Kafka\n",
+	fmt.Fprintf(std.out, "\nsummary: generated %d points in %d records; aggregated %d points of %d series; %d windows shown, %d rollups read back from Kafka\n",
 		gen.Points, gen.Records, cnt.Aggregated, cnt.Series, windows, rollups)
 	fmt.Fprintln(std.out, "counters:", cnt.Summary())
 	return nil
