@@ -56,7 +56,6 @@ type runConfig struct {
 	engine      pipeline.Config
 	topics      []string // output topic per archive
 	topicRegex  *regexp.Regexp
-	precision   fastparse.Precision
 	kafkaFormat string
 	// flushOnExit closes open windows at shutdown (partial rollups):
 	// for the demo. The service keeps them for the checkpoint instead.
