@@ -312,28 +312,3 @@ func (h *Histogram) Snapshot() (counts []uint64, sum, maxSeen time.Duration) {
 	h.mu.Unlock()
 	return counts, time.Duration(h.sumNs.Load()), maxSeen
 }
-
-// Quantile estimates the q-quantile (0..1) as the upper bound of the
-// bucket it falls in; 0 when empty.
-func (h *Histogram) Quantile(q float64) time.Duration {
-	counts, _, maxSeen := h.Snapshot()
-	var total uint64
-	for _, c := range counts {
-		total += c
-	}
-	if total == 0 {
-		return 0
-	}
-	rank := uint64(q*float64(total) + 0.5)
-	var seen uint64
-	for i, c := range counts {
-		seen += c
-		if seen >= rank && seen > 0 {
-			if i < len(LatencyBuckets) {
-				return min(LatencyBuckets[i], maxSeen)
-			}
-			return maxSeen
-		}
-	}
-	return maxSeen
-}

@@ -171,19 +171,13 @@ func TestKafkaSinkJSONL(t *testing.T) {
 	}
 }
 
-func TestHistogramQuantile(t *testing.T) {
+func TestHistogram(t *testing.T) {
 	var h Histogram
 	for range 98 {
 		h.Observe(3 * time.Millisecond)
 	}
 	h.Observe(400 * time.Millisecond)
 	h.Observe(2 * time.Minute)
-	if q := h.Quantile(0.5); q != 5*time.Millisecond {
-		t.Errorf("p50 %s", q)
-	}
-	if q := h.Quantile(1); q != 2*time.Minute {
-		t.Errorf("max %s", q)
-	}
 	counts, sum, mx := h.Snapshot()
 	if counts[2] != 98 || counts[len(counts)-1] != 1 || mx != 2*time.Minute || sum != 98*3*time.Millisecond+400*time.Millisecond+2*time.Minute {
 		t.Errorf("snapshot %v %s %s", counts, sum, mx)
