@@ -101,25 +101,9 @@ func (w *PromWriter) sampleStart(name string, labels []string) {
 }
 
 // appendPromHelp escapes HELP text: backslash and line feed only. A double
-// quote is not escaped here, unlike in label values; the format says so and
+// quote is not escaped there, unlike in label values; the format says so and
 // parsers would otherwise show a literal backslash in the help.
-func appendPromHelp(dst []byte, s string) []byte {
-	// Almost all help text is plain; copy it in one append.
-	if !strings.ContainsAny(s, "\\\n") {
-		return append(dst, s...)
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return dst
-}
+func appendPromHelp(dst []byte, s string) []byte { return appendPromEscaped(dst, s, "\\\n") }
 
 // appendPromLabelValue escapes a label value: backslash, double quote and
 // line feed. Other bytes, including invalid UTF-8 and '\r', pass through:
@@ -127,19 +111,25 @@ func appendPromHelp(dst []byte, s string) []byte {
 // unescaped '"'. Invalid UTF-8 is the caller's to avoid (the format requires
 // UTF-8); rewriting it here would make two distinct series look alike.
 func appendPromLabelValue(dst []byte, s string) []byte {
-	if !strings.ContainsAny(s, "\\\"\n") {
+	return appendPromEscaped(dst, s, "\\\"\n")
+}
+
+// appendPromEscaped writes s with a backslash before each byte of special
+// (a line feed as \n).
+func appendPromEscaped(dst []byte, s, special string) []byte {
+	// Almost all text is plain; copy it in one append.
+	if !strings.ContainsAny(s, special) {
 		return append(dst, s...)
 	}
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '"':
-			dst = append(dst, '\\', '"')
-		case '\n':
+		c := s[i]
+		switch {
+		case strings.IndexByte(special, c) < 0:
+			dst = append(dst, c)
+		case c == '\n':
 			dst = append(dst, '\\', 'n')
 		default:
-			dst = append(dst, c)
+			dst = append(dst, '\\', c)
 		}
 	}
 	return dst
