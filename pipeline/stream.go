@@ -128,7 +128,7 @@ func newBatch(n int) *shard.Batch {
 // the caller passes the rest again with more data. When final is true every
 // byte is consumed.
 func (s *Stream) Feed(buf []byte, final bool) int {
-	return s.feed(buf, final, s.e.cfg.Now().UnixNano())
+	return s.feed(buf, final, s.e.cfg.Now().UnixNano(), true)
 }
 
 // FeedRecord decodes buf as one whole input of its own (a Kafka record
@@ -137,7 +137,7 @@ func (s *Stream) Feed(buf []byte, final bool) int {
 // Error positions passed to OnMalformed are relative to buf.
 func (s *Stream) FeedRecord(buf []byte, now int64) {
 	s.baseLine, s.baseOffset, s.colBase = 1, 0, 0
-	s.feed(buf, true, now)
+	s.feed(buf, true, now, false)
 }
 
 // Active records that the stream is delivering at wall time now (Unix ns),
@@ -164,7 +164,9 @@ func (s *Stream) Behind(behind bool) {
 // math.MinInt64 before its first valid point).
 func (s *Stream) Watermark() int64 { return s.cur.wm.Watermark() }
 
-func (s *Stream) feed(buf []byte, final bool, now int64) int {
+// feed decodes buf; track carries line and byte positions on to the next
+// call (a record is positioned on its own, so it skips that pass over buf).
+func (s *Stream) feed(buf []byte, final bool, now int64, track bool) int {
 	cfg := &s.e.cfg
 	def := now
 	if !cfg.DefaultTime.IsZero() {
@@ -205,9 +207,11 @@ func (s *Stream) feed(buf []byte, final bool, now int64) int {
 			}
 		}
 	}
-	s.colBase = colBase
-	s.baseLine += bytes.Count(buf[:consumed], []byte{'\n'})
-	s.baseOffset += int64(consumed)
+	if track {
+		s.colBase = colBase
+		s.baseLine += bytes.Count(buf[:consumed], []byte{'\n'})
+		s.baseOffset += int64(consumed)
+	}
 	return consumed
 }
 
