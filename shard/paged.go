@@ -1,5 +1,7 @@
 package shard
 
+import "iter"
+
 // PageBits sets the page size of Paged arrays: 1024 records per page. Pages
 // keep per-series arrays free of append's doubling slack and of multi-megabyte
 // copies when they grow, and give checkpoints a natural unit of I/O.
@@ -72,6 +74,20 @@ func (p *Paged[T]) SetPage(pi int, pg *[PageSize]T) {
 		p.pages = append(p.pages, nil)
 	}
 	p.pages[pi] = pg
+}
+
+// Pages yields every allocated page with the index of its first record,
+// in index order. It is the one walk over per-series state: closing
+// windows, expiry and checkpoints all go page by page, so the inner loop
+// over a page's records stays free of per-record calls.
+func (p *Paged[T]) Pages() iter.Seq2[uint32, *[PageSize]T] {
+	return func(yield func(uint32, *[PageSize]T) bool) {
+		for pi, pg := range p.pages {
+			if pg != nil && !yield(uint32(pi)<<PageBits, pg) {
+				return
+			}
+		}
+	}
 }
 
 // NumPages returns the number of page slots (allocated or not).

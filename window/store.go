@@ -178,12 +178,7 @@ func (s *Store) closeFine(e Emitter) {
 		c.start, c.active = cs, true
 	}
 	startSec := w.start / int64(time.Second)
-	for pi := 0; pi < w.aggs.NumPages(); pi++ {
-		pg := w.aggs.Page(pi)
-		if pg == nil {
-			continue
-		}
-		base := uint32(pi) << shard.PageBits
+	for base, pg := range w.aggs.Pages() {
 		for j := range pg {
 			a := &pg[j]
 			if a.Count == 0 {
@@ -208,12 +203,7 @@ func (s *Store) closeFine(e Emitter) {
 func (s *Store) closeCoarse(i int, e Emitter) {
 	c := &s.coarse[i]
 	startSec := c.start / int64(time.Second)
-	for pi := 0; pi < c.aggs.NumPages(); pi++ {
-		pg := c.aggs.Page(pi)
-		if pg == nil {
-			continue
-		}
-		base := uint32(pi) << shard.PageBits
+	for base, pg := range c.aggs.Pages() {
 		for j := range pg {
 			a := &pg[j]
 			if a.Count == 0 {
@@ -229,12 +219,7 @@ func (s *Store) closeCoarse(i int, e Emitter) {
 // expire ages every series by one sweep and deletes those idle for more
 // than expirySweeps sweeps whose state is all empty.
 func (s *Store) expire(del func(uint32)) {
-	for pi := 0; pi < s.idle.NumPages(); pi++ {
-		pg := s.idle.Page(pi)
-		if pg == nil {
-			continue
-		}
-		base := uint32(pi) << shard.PageBits
+	for base, pg := range s.idle.Pages() {
 		for j, v := range pg {
 			if v == 0 {
 				continue
