@@ -76,3 +76,17 @@ func WindowStart(t, step int64) int64 {
 	}
 	return sub(t, m)
 }
+
+// State returns what a checkpoint keeps of the stream: its newest
+// timestamp and whether it has seen a point at all.
+func (s *Stream) State() (newest int64, seen bool) { return s.max, s.seen }
+
+// RestoreStream returns a stream as a checkpoint left it (see State).
+func RestoreStream(c *Config, newest int64, seen bool) Stream {
+	s := NewStream(c)
+	if seen {
+		s.max, s.seen = newest, true
+		s.onTimeFrom = WindowStart(s.Watermark(), s.fineStep)
+	}
+	return s
+}

@@ -1,0 +1,71 @@
+package shard
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestSeriesSnapshotRoundTrip(t *testing.T) {
+	tb := NewTable(nil)
+	want := map[uint32]string{}
+	for i := range 5000 {
+		key := AppendKey(nil, fmt.Appendf(nil, "m%d", i), []Tag{{Key: []byte("host"), Value: fmt.Appendf(nil, "h%d", i%7)}})
+		idx, err := tb.Insert(Hash(key), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[idx] = string(key)
+	}
+	// Holes: deleted series leave free indexes behind.
+	for idx := uint32(0); idx < 5000; idx += 3 {
+		tb.Delete(idx)
+		delete(want, idx)
+	}
+	recs, keys, n := tb.AppendSeries(nil, []byte("junk")[:0])
+	if n != len(want) || len(recs) != n*SeriesRecordSize {
+		t.Fatalf("%d series, %d record bytes; want %d", n, len(recs), len(want))
+	}
+	data := append(recs, keys...)
+	data = append(data, make([]byte, (8-len(data)%8)%8)...)
+	got := map[uint32]string{}
+	last := int64(-1)
+	err := ReadSeries(data, uint64(n), func(idx uint32, key []byte) error {
+		if int64(idx) <= last {
+			t.Fatalf("index %d after %d: not in index order", idx, last)
+		}
+		last = int64(idx)
+		got[idx] = string(key)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatal("series read back differ")
+	}
+	if err := ReadSeries(data[:len(data)-16], uint64(n), func(uint32, []byte) error { return nil }); err == nil {
+		t.Fatal("truncated keys accepted")
+	}
+	if err := ReadSeries(data, uint64(n+1), func(uint32, []byte) error { return nil }); err == nil {
+		t.Fatal("one series too many accepted")
+	}
+}
+
+func FuzzReadSeries(f *testing.F) {
+	tb := NewTable(nil)
+	for _, m := range []string{"a", "bb", "ccc"} {
+		key := AppendKey(nil, []byte(m), []Tag{{Key: []byte("k"), Value: []byte("v")}})
+		tb.Insert(Hash(key), key)
+	}
+	recs, keys, n := tb.AppendSeries(nil, nil)
+	f.Add(append(recs, keys...), uint64(n))
+	f.Add([]byte{}, uint64(1<<40))
+	f.Fuzz(func(t *testing.T, data []byte, n uint64) {
+		ReadSeries(data, n, func(idx uint32, key []byte) error {
+			if _, _, ok := SplitKey(key, nil); !ok {
+				t.Fatalf("non-canonical key %q passed on", key)
+			}
+			return nil
+		})
+	})
+}
