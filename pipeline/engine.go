@@ -125,6 +125,7 @@ type Engine struct {
 	noIdle     bool // SuspendIdle
 
 	wmRead  atomic.Int64 // copy of watermark
+	spare   []*shardSnapshot // buffers of the last released snapshot (under mu)
 	regMu   sync.Mutex
 	streams []*Stream
 }

@@ -10,13 +10,16 @@ import (
 
 // message is what a shard goroutine receives: a batch of points (returned on
 // ret when applied), a watermark advance, a final flush of every open window
-// (close), or a barrier (answered once everything before it is applied).
+// (close), or a barrier (answered once everything before it is applied and
+// its output handed on; do, if set, then runs on the shard's state, as
+// checkpoints and restores need).
 type message struct {
 	batch   *shard.Batch
 	ret     chan<- *shard.Batch
 	advance int64 // when batch, flush and barrier are nil
 	flush   chan<- struct{}
 	barrier chan<- struct{}
+	do      func(*shardWorker)
 }
 
 // shardWorker owns one shard: its table, its window store and its output.
@@ -65,6 +68,9 @@ func (w *shardWorker) run() {
 			m.ret <- m.batch
 		case m.barrier != nil:
 			w.flushOutput()
+			if m.do != nil {
+				m.do(w)
+			}
 			w.publishCounters()
 			m.barrier <- struct{}{}
 		case m.flush != nil:

@@ -78,6 +78,30 @@ func (e *Engine) NewPartition() *Partition {
 	return p
 }
 
+// RestorePartition registers an input partition in the state a checkpoint
+// left it (its watermark and what it last published).
+func (e *Engine) RestorePartition(ps PartitionSnapshot) *Partition {
+	p := e.NewPartition()
+	e.mu.Lock()
+	p.wm = window.RestoreStream(&e.cfg.Window, ps.Newest, ps.Seen)
+	p.published = ps.Published
+	e.mu.Unlock()
+	return p
+}
+
+// RemovePartition stops p from holding the watermark back (its topic or
+// partition vanished). Nothing may feed p afterwards.
+func (e *Engine) RemovePartition(p *Partition) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, q := range e.partitions {
+		if q == p {
+			e.partitions = append(e.partitions[:i], e.partitions[i+1:]...)
+			return
+		}
+	}
+}
+
 // NewStream adds a stream with a partition of its own.
 func (e *Engine) NewStream() *Stream {
 	s := e.NewRouter()

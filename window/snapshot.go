@@ -139,22 +139,21 @@ func ReadIdle(data []byte, pages uint64, fn func(idx uint32, age uint8) error) e
 	return nil
 }
 
-// ReadWindow decodes a window payload of pages pages: it returns the
-// archive and the window start (Unix ns) and calls fn for every non-empty
-// aggregate.
-func ReadWindow(data []byte, pages uint64, fn func(idx uint32, a *Agg) error) (archive int, start int64, err error) {
+// ReadWindow decodes a window payload of pages pages: it calls fn for
+// every non-empty aggregate with the window's archive and start (Unix ns).
+func ReadWindow(data []byte, pages uint64, fn func(archive int, start int64, idx uint32, a *Agg) error) error {
 	if len(data) < windowHeader || pages > uint64(len(data)-windowHeader)/aggPageSize ||
 		len(data)-windowHeader-int(pages)*aggPageSize >= 8 {
-		return 0, 0, fmt.Errorf("window section: %d pages in %d bytes", pages, len(data))
+		return fmt.Errorf("window section: %d pages in %d bytes", pages, len(data))
 	}
-	archive = int(binary.LittleEndian.Uint32(data))
-	start = int64(binary.LittleEndian.Uint64(data[8:]))
+	archive := int(binary.LittleEndian.Uint32(data))
+	start := int64(binary.LittleEndian.Uint64(data[8:]))
 	var a Agg
 	for p := uint64(0); p < pages; p++ {
 		pg := data[windowHeader+p*aggPageSize:]
 		base := binary.LittleEndian.Uint32(pg)
 		if base%shard.PageSize != 0 {
-			return 0, 0, fmt.Errorf("window section: page %d starts at index %d, not a page boundary", p, base)
+			return fmt.Errorf("window section: page %d starts at index %d, not a page boundary", p, base)
 		}
 		recs := pg[pageHeader:aggPageSize]
 		for j := 0; j < shard.PageSize; j++ {
@@ -170,12 +169,12 @@ func ReadWindow(data []byte, pages uint64, fn func(idx uint32, a *Agg) error) (a
 			a.FirstTime = int64(binary.LittleEndian.Uint64(r[40:]))
 			a.Last = math.Float64frombits(binary.LittleEndian.Uint64(r[48:]))
 			a.LastTime = int64(binary.LittleEndian.Uint64(r[56:]))
-			if err := fn(base+uint32(j), &a); err != nil {
-				return 0, 0, err
+			if err := fn(archive, start, base+uint32(j), &a); err != nil {
+				return err
 			}
 		}
 	}
-	return archive, start, nil
+	return nil
 }
 
 // Restore sets the store's closing state from a checkpoint, before any

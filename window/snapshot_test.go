@@ -25,26 +25,11 @@ func snapshotInto(t *testing.T, cfg *Config, s *Store) *Store {
 		t.Fatal(err)
 	}
 	s.AppendWindows(nil, func(payload []byte, pages int) {
-		var arch int
-		var start int64
-		var recs []struct {
-			idx uint32
-			a   Agg
-		}
-		arch, start, err := ReadWindow(payload, uint64(pages), func(idx uint32, a *Agg) error {
-			recs = append(recs, struct {
-				idx uint32
-				a   Agg
-			}{idx, *a})
-			return nil
+		err := ReadWindow(payload, uint64(pages), func(arch int, start int64, idx uint32, a *Agg) error {
+			return r.RestoreAgg(arch, start, idx, a)
 		})
 		if err != nil {
 			t.Fatal(err)
-		}
-		for _, x := range recs {
-			if err := r.RestoreAgg(arch, start, x.idx, &x.a); err != nil {
-				t.Fatal(err)
-			}
 		}
 	})
 	return r
@@ -144,7 +129,7 @@ func FuzzReadWindow(f *testing.F) {
 	f.Add([]byte{}, uint64(0))
 	f.Fuzz(func(t *testing.T, data []byte, pages uint64) {
 		n := 0
-		ReadWindow(data, pages, func(idx uint32, a *Agg) error {
+		ReadWindow(data, pages, func(_ int, _ int64, idx uint32, a *Agg) error {
 			if a.Count == 0 {
 				t.Fatal("empty aggregate passed on")
 			}
