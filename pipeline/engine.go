@@ -124,7 +124,7 @@ type Engine struct {
 	closed     bool
 	noIdle     bool // SuspendIdle
 
-	wmRead  atomic.Int64 // copy of watermark
+	wmRead  atomic.Int64     // copy of watermark
 	spare   []*shardSnapshot // buffers of the last released snapshot (under mu)
 	regMu   sync.Mutex
 	streams []*Stream
