@@ -49,6 +49,11 @@ type SourceConfig struct {
 	// MalformedLogBurst bounds the malformed-line log messages per second
 	// (the rest are counted and summarized). Default 10.
 	MalformedLogBurst int
+	// Restore lists the partitions of a checkpoint the engine was restored
+	// from: each resumes at its Next offset with its watermark state
+	// (StartLatest does not apply to them). One that no longer exists is
+	// logged and stops holding the watermark back.
+	Restore []PartitionSnapshot
 }
 
 // Source reads Kafka partitions directly (no consumer group: offsets are
@@ -64,6 +69,12 @@ type Source struct {
 	order   []*PartitionState // in discovery order, for stats
 	parsers []*parser
 	started bool // the first discovery has run
+
+	// dispatch is held while fetched records are handed to the parsers,
+	// and by Snapshot to keep them from being handed any more; stopped
+	// (under dispatch) says the parsers are gone.
+	dispatch sync.Mutex
+	stopped  bool
 
 	malformed *Throttle
 	fetchErrs *Throttle
@@ -89,6 +100,14 @@ type PartitionState struct {
 	records   atomic.Int64
 
 	cur int64 // offset of the record being parsed (parser goroutine only)
+
+	// A partition restored from a checkpoint is pending until discovery
+	// finds it and adds it to the client at resume; detached while it is
+	// missing from the cluster (then it holds no watermark back). Both
+	// under Source.mu.
+	pending  bool
+	detached bool
+	resume   int64 // offset to resume at; -1: earliest
 }
 
 // PartitionStats is a snapshot of one partition.
@@ -141,6 +160,16 @@ func NewSource(e *Engine, cfg SourceConfig) (*Source, error) {
 		p.stream.OnMalformed = s.onMalformed(p)
 		s.parsers = append(s.parsers, p)
 	}
+	for _, rp := range cfg.Restore {
+		tp := topicPartition{rp.Topic, rp.Partition}
+		if s.parts[tp] != nil {
+			return nil, fmt.Errorf("checkpoint lists partition %s/%d twice", rp.Topic, rp.Partition)
+		}
+		ps := s.newPartitionLocked(tp, e.RestorePartition(rp))
+		ps.pending, ps.resume = true, rp.Next
+		ps.next.Store(rp.Next)
+		ps.watermark.Store(e.partitionWatermark(ps.p))
+	}
 	return s, nil
 }
 
@@ -158,6 +187,7 @@ type work struct {
 	part    *PartitionState
 	records []*kgo.Record
 	hwm     int64
+	barrier chan<- struct{} // instead of records: answer once all before is applied
 }
 
 // Run consumes until ctx ends. It then stops fetching, applies every record
@@ -201,6 +231,7 @@ func (s *Source) Run(ctx context.Context) error {
 		if fetches.IsClientClosed() {
 			break
 		}
+		s.dispatch.Lock()
 		fetches.EachError(func(topic string, partition int32, err error) {
 			if errors.Is(err, context.Canceled) {
 				return
@@ -235,11 +266,15 @@ func (s *Source) Run(ctx context.Context) error {
 			}
 			s.parsers[ps.parser].in <- work{part: ps, records: fp.Records, hwm: fp.HighWatermark}
 		})
+		s.dispatch.Unlock()
 	}
+	s.dispatch.Lock()
+	s.stopped = true
 	for _, p := range s.parsers {
 		close(p.in)
 	}
 	wg.Wait()
+	s.dispatch.Unlock()
 	stopBg()
 	bgWG.Wait()
 	return nil
@@ -248,6 +283,10 @@ func (s *Source) Run(ctx context.Context) error {
 func (p *parser) run() {
 	st := p.stream
 	for w := range p.in {
+		if w.barrier != nil {
+			w.barrier <- struct{}{}
+			continue
+		}
 		ps := w.part
 		p.cur = ps
 		st.Use(ps.p)
@@ -327,10 +366,11 @@ func (s *Source) discover(ctx context.Context) error {
 		return err
 	}
 	add := map[string]map[int32]kgo.Offset{}
+	seen := map[topicPartition]bool{}
 	s.mu.Lock()
 	first := !s.started
 	s.started = true
-	var added []*PartitionState
+	var added, resumed []*PartitionState
 	for _, t := range resp.Topics {
 		if t.Topic == nil || t.ErrorCode != 0 || t.IsInternal {
 			continue
@@ -343,14 +383,28 @@ func (s *Source) discover(ctx context.Context) error {
 		}
 		for _, pt := range t.Partitions {
 			tp := topicPartition{name, pt.Partition}
-			if s.parts[tp] != nil {
-				continue
-			}
-			ps := s.newPartitionLocked(tp)
-			added = append(added, ps)
+			seen[tp] = true
 			off := kgo.NewOffset().AtStart()
-			if first && s.cfg.StartLatest {
-				off = kgo.NewOffset().AtEnd()
+			if ps := s.parts[tp]; ps != nil {
+				if !ps.pending {
+					continue
+				}
+				// Restored from a checkpoint: resume where it left off.
+				if ps.resume >= 0 {
+					off = kgo.NewOffset().At(ps.resume)
+				}
+				if ps.detached {
+					s.e.AttachPartition(ps.p)
+					ps.detached = false
+				}
+				ps.pending = false
+				resumed = append(resumed, ps)
+			} else {
+				ps := s.newPartitionLocked(tp, s.e.NewPartition())
+				added = append(added, ps)
+				if first && s.cfg.StartLatest {
+					off = kgo.NewOffset().AtEnd()
+				}
 			}
 			if add[name] == nil {
 				add[name] = map[int32]kgo.Offset{}
@@ -358,9 +412,28 @@ func (s *Source) discover(ctx context.Context) error {
 			add[name][pt.Partition] = off
 		}
 	}
+	var vanished []*PartitionState
+	if first {
+		for _, ps := range s.order {
+			if ps.pending && !seen[topicPartition{ps.Topic, ps.Partition}] {
+				ps.detached = true
+				s.e.RemovePartition(ps.p)
+				vanished = append(vanished, ps)
+			}
+		}
+	}
 	s.mu.Unlock()
+	for _, ps := range vanished {
+		s.log.Warn("a partition of the checkpoint is not on the cluster; its offset is kept in case it comes back",
+			"topic", ps.Topic, "partition", ps.Partition, "offset", ps.resume)
+	}
+	if len(resumed) > 0 {
+		s.log.Info("resuming partitions from the checkpoint", "partitions", len(resumed))
+	}
 	if len(add) > 0 {
 		s.cfg.Client.AddConsumePartitions(add)
+	}
+	if len(added) > 0 {
 		topics := map[string]int{}
 		for _, ps := range added {
 			topics[ps.Topic]++
@@ -393,9 +466,9 @@ func (s *Source) discover(ctx context.Context) error {
 	return nil
 }
 
-// newPartitionLocked registers a partition with the engine and gives it to
-// the parser with the fewest partitions.
-func (s *Source) newPartitionLocked(tp topicPartition) *PartitionState {
+// newPartitionLocked registers a partition (p, registered with the engine)
+// and gives it to the parser with the fewest partitions.
+func (s *Source) newPartitionLocked(tp topicPartition, p *Partition) *PartitionState {
 	best := 0
 	for i, p := range s.parsers {
 		if p.n < s.parsers[best].n {
@@ -403,7 +476,7 @@ func (s *Source) newPartitionLocked(tp topicPartition) *PartitionState {
 		}
 	}
 	s.parsers[best].n++
-	ps := &PartitionState{Topic: tp.topic, Partition: tp.id, p: s.e.NewPartition(), parser: best}
+	ps := &PartitionState{Topic: tp.topic, Partition: tp.id, p: p, parser: best}
 	ps.next.Store(-1)
 	ps.hwm.Store(-1)
 	ps.watermark.Store(math.MinInt64)
@@ -453,3 +526,49 @@ func (s *Source) Partitions() []PartitionStats {
 // MalformedSuppressed returns and resets the count of malformed-line log
 // messages the throttle held back.
 func (s *Source) MalformedSuppressed() uint64 { return s.malformed.Suppressed() }
+
+// ErrSnapshotStopped is returned by Snapshot when ctx ends before the
+// parsers have applied what was fetched.
+var ErrSnapshotStopped = errors.New("snapshot: parsers did not drain in time")
+
+// Snapshot takes a consistent cut: it stops handing fetched records to the
+// parsers, waits until they have applied everything handed to them, copies
+// the engine's state with every partition's next offset, and lets
+// ingestion go on. Snapshot.Pause is how long ingestion waited. It also
+// works after Run has returned (the final checkpoint of a shutdown).
+func (s *Source) Snapshot(ctx context.Context) (*Snapshot, error) {
+	t0 := time.Now()
+	s.dispatch.Lock()
+	defer s.dispatch.Unlock()
+	if !s.stopped {
+		done := make(chan struct{}, len(s.parsers))
+		for _, p := range s.parsers {
+			select {
+			case p.in <- work{barrier: done}:
+			case <-ctx.Done():
+				return nil, ErrSnapshotStopped
+			}
+		}
+		for range s.parsers {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return nil, ErrSnapshotStopped
+			}
+		}
+	}
+	s.mu.Lock()
+	parts := slices.Clone(s.order)
+	s.mu.Unlock()
+	eps := make([]*Partition, len(parts))
+	for i, ps := range parts {
+		eps[i] = ps.p
+	}
+	snap := s.e.Snapshot(eps)
+	for i, ps := range parts {
+		p := &snap.Partitions[i]
+		p.Topic, p.Partition, p.Next = ps.Topic, ps.Partition, ps.next.Load()
+	}
+	snap.Pause = time.Since(t0)
+	return snap, nil
+}

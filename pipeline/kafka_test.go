@@ -70,6 +70,13 @@ func newClient(t *testing.T, addrs []string, opts ...kgo.Opt) *kgo.Client {
 // ignored: output is jsonl to topic "out").
 func startRig(t *testing.T, c *kfake.Cluster, cfg Config, scfg SourceConfig) *kafkaRig {
 	t.Helper()
+	return startRigRestored(t, c, cfg, scfg, nil)
+}
+
+// startRigRestored is startRig with the engine restored from ck (if not nil)
+// before the source starts.
+func startRigRestored(t *testing.T, c *kfake.Cluster, cfg Config, scfg SourceConfig, ck *Checkpoint) *kafkaRig {
+	t.Helper()
 	r := &kafkaRig{t: t, cluster: c, addrs: c.ListenAddrs()}
 	r.admin = newClient(t, r.addrs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	r.producer = newClient(t, r.addrs, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
@@ -90,6 +97,11 @@ func startRig(t *testing.T, c *kfake.Cluster, cfg Config, scfg SourceConfig) *ka
 	}
 	if r.e, err = NewWithOutput(cfg, KafkaOutput(r.out)); err != nil {
 		t.Fatal(err)
+	}
+	if ck != nil {
+		if err := r.e.Restore(ck); err != nil {
+			t.Fatal(err)
+		}
 	}
 	scfg.Client = r.consumer
 	if scfg.MetadataInterval == 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/rollupd/rollup/fastparse"
@@ -101,6 +102,20 @@ func (e *Engine) RemovePartition(p *Partition) {
 		}
 	}
 }
+
+// AttachPartition registers p again after RemovePartition.
+func (e *Engine) AttachPartition(p *Partition) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !slices.Contains(e.partitions, p) {
+		p.lastActive = e.cfg.Now().UnixNano()
+		e.partitions = append(e.partitions, p)
+	}
+}
+
+// partitionWatermark returns p's stream watermark; p must not be fed
+// concurrently.
+func (e *Engine) partitionWatermark(p *Partition) int64 { return p.wm.Watermark() }
 
 // NewStream adds a stream with a partition of its own.
 func (e *Engine) NewStream() *Stream {
