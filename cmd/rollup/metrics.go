@@ -110,8 +110,45 @@ func (s *service) writeMetrics(w *pipeline.PromWriter) {
 	w.Sample("rollup_produce_errors_total", float64(st.Errors))
 	w.Family("rollup_output_records_in_flight", "Output records handed to the Kafka client and not yet acknowledged.", "gauge")
 	w.Sample("rollup_output_records_in_flight", float64(st.InFlight))
-	counts, sum, _ := s.output.Latency().Snapshot()
-	w.Family("rollup_emit_latency_seconds", "Time from a window's close (encoding) to the broker's acknowledgement of its record.", "histogram")
+	writeHistogram(w, "rollup_emit_latency_seconds", "Time from a window's close (encoding) to the broker's acknowledgement of its record.", s.output.Latency())
+
+	if s.ckpt != nil {
+		s.writeCheckpointMetrics(w)
+	}
+	writeProcessMetrics(w, s.start)
+}
+
+func (s *service) writeCheckpointMetrics(w *pipeline.PromWriter) {
+	st := s.ckpt.Stats()
+	writeHistogram(w, "rollup_checkpoint_pause_seconds", "Time ingestion was paused for a checkpoint's consistent cut (parsers drained, shard state copied).", &s.ckpt.Pauses)
+	writeHistogram(w, "rollup_checkpoint_write_seconds", "Time to write a checkpoint file (in the background).", &s.ckpt.Writes)
+	w.Family("rollup_checkpoint_bytes", "Size of the last checkpoint file written.", "gauge")
+	w.Sample("rollup_checkpoint_bytes", float64(st.Bytes))
+	w.Family("rollup_checkpoint_state_bytes", "In-memory state (tables, windows, keys) when the last checkpoint was written, to compare with rollup_checkpoint_bytes.", "gauge")
+	w.Sample("rollup_checkpoint_state_bytes", float64(st.StateBytes))
+	w.Family("rollup_checkpoint_series", "Series in the last checkpoint written.", "gauge")
+	w.Sample("rollup_checkpoint_series", float64(st.Series))
+	w.Family("rollup_checkpoint_epoch", "Epoch of the last checkpoint written or restored.", "gauge")
+	w.Sample("rollup_checkpoint_epoch", float64(st.Epoch))
+	w.Family("rollup_checkpoint_last_success_timestamp_seconds", "When the last checkpoint was written (Unix seconds; 0: none since start). Alert on its age.", "gauge")
+	last := 0.0
+	if !st.LastSuccess.IsZero() {
+		last = float64(st.LastSuccess.UnixNano()) / 1e9
+	}
+	w.Sample("rollup_checkpoint_last_success_timestamp_seconds", last)
+	w.Family("rollup_checkpoint_restore_seconds", "Time the restore at start took (0: nothing restored).", "gauge")
+	w.Sample("rollup_checkpoint_restore_seconds", st.Restore.Seconds())
+	w.Family("rollup_checkpoint_failures_total", "Failed checkpoint attempts, by backend and reason (retried with backoff; the last good checkpoint stays).", "counter")
+	backend := backendName(s.ckptLocation)
+	for _, reason := range []string{"snapshot", "output", "write", "no_space", "permission", "timeout"} {
+		w.SampleUint("rollup_checkpoint_failures_total", st.Failures[reason], "backend", backend, "reason", reason)
+	}
+}
+
+// writeHistogram writes an emit.Histogram as a Prometheus histogram.
+func writeHistogram(w *pipeline.PromWriter, name, help string, h *emit.Histogram) {
+	counts, sum, _ := h.Snapshot()
+	w.Family(name, help, "histogram")
 	var cum uint64
 	for i, n := range counts {
 		cum += n
@@ -119,12 +156,10 @@ func (s *service) writeMetrics(w *pipeline.PromWriter) {
 		if i < len(emit.LatencyBuckets) {
 			le = strconv.FormatFloat(emit.LatencyBuckets[i].Seconds(), 'g', -1, 64)
 		}
-		w.SampleUint("rollup_emit_latency_seconds_bucket", cum, "le", le)
+		w.SampleUint(name+"_bucket", cum, "le", le)
 	}
-	w.Sample("rollup_emit_latency_seconds_sum", sum.Seconds())
-	w.SampleUint("rollup_emit_latency_seconds_count", cum)
-
-	writeProcessMetrics(w, s.start)
+	w.Sample(name+"_sum", sum.Seconds())
+	w.SampleUint(name+"_count", cum)
 }
 
 func nsToSeconds(ns int64) float64 {

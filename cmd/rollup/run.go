@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/rollupd/rollup/ckpt"
 	"github.com/rollupd/rollup/emit"
 	"github.com/rollupd/rollup/fastparse"
 	"github.com/rollupd/rollup/pipeline"
@@ -44,7 +45,12 @@ type runCmd struct {
 	MetadataInterval   time.Duration `help:"How often to look for new partitions and topics (and output partition counts)." default:"5s" env:"ROLLUP_METADATA_INTERVAL"`
 	ProduceBufferBytes int           `help:"Most output bytes buffered while the brokers are slow or down; when full, reading pauses (nothing is dropped)." default:"268435456" env:"ROLLUP_PRODUCE_BUFFER_BYTES"`
 	MetricsListen      string        `help:"Address of the HTTP server for /metrics (Prometheus text) and /healthz; empty disables it." default:"127.0.0.1:9108" env:"ROLLUP_METRICS_LISTEN" placeholder:"HOST:PORT"`
-	ShutdownTimeout    time.Duration `help:"On SIGTERM/SIGINT, how long to wait for fetched records to be applied and produced records to be acknowledged before exiting anyway." default:"30s" env:"ROLLUP_SHUTDOWN_TIMEOUT"`
+	ShutdownTimeout    time.Duration `help:"On SIGTERM/SIGINT, how long to wait for fetched records to be applied, the final checkpoint to be written and produced records to be acknowledged before exiting anyway." default:"30s" env:"ROLLUP_SHUTDOWN_TIMEOUT"`
+	Checkpoint         string        `help:"Where to keep checkpoints of the state (open windows, series, offsets, watermarks): a directory path or file:///path. At start the newest valid one is restored and every partition resumes at its offset; a final one is written on SIGTERM. Empty: no checkpoints (a restart loses the open windows)." env:"ROLLUP_CHECKPOINT" placeholder:"DIR|URL"`
+	CheckpointInterval time.Duration `help:"Time between checkpoints. Ingestion pauses for the in-memory copy only (see rollup_checkpoint_pause_seconds); the file is written in the background." default:"1m" env:"ROLLUP_CHECKPOINT_INTERVAL"`
+	CheckpointKeep     int           `help:"Checkpoint files to keep, newest first (at least 2, so a damaged one has a predecessor)." default:"3" env:"ROLLUP_CHECKPOINT_KEEP"`
+	CheckpointDiscard  bool          `help:"Start from scratch even if a checkpoint exists (its open windows are lost; partitions start per --start). Needed to change the archives of a service that has checkpoints." env:"ROLLUP_CHECKPOINT_DISCARD"`
+	CheckpointRequire  bool          `help:"Refuse to start without a usable checkpoint (e.g. when the checkpoint disk is not mounted)." env:"ROLLUP_CHECKPOINT_REQUIRE"`
 	DryRun             bool          `help:"Validate the configuration, print it and exit." env:"ROLLUP_DRY_RUN"`
 
 	kafkaSecurity `embed:""`
@@ -154,6 +160,21 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	if r.ShutdownTimeout <= 0 {
 		return nil, errors.New("--shutdown-timeout must be positive")
 	}
+	if r.Checkpoint == "" {
+		if r.CheckpointRequire {
+			return nil, errors.New("--checkpoint-require needs --checkpoint")
+		}
+	} else {
+		if r.CheckpointInterval < 100*time.Millisecond {
+			return nil, fmt.Errorf("--checkpoint-interval %s is below the minimum of 100ms", r.CheckpointInterval)
+		}
+		if r.CheckpointKeep < 2 {
+			return nil, fmt.Errorf("--checkpoint-keep %d: keep at least 2 so a damaged checkpoint has a predecessor", r.CheckpointKeep)
+		}
+		if r.CheckpointDiscard && r.CheckpointRequire {
+			return nil, errors.New("--checkpoint-discard and --checkpoint-require contradict each other")
+		}
+	}
 	return rc, nil
 }
 
@@ -179,7 +200,10 @@ type service struct {
 	engine *pipeline.Engine
 	source *pipeline.Source
 	output *emit.KafkaOutput
-	start  time.Time
+	ckpt   *pipeline.Checkpointer // nil without --checkpoint
+	// ckptLocation is --checkpoint.
+	ckptLocation string
+	start        time.Time
 }
 
 // serve runs the service until ctx ends. ready, if not nil, receives the
@@ -255,15 +279,78 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	if err != nil {
 		return err
 	}
-	src, err := pipeline.NewSource(eng, pipeline.SourceConfig{
+	scfg := pipeline.SourceConfig{
 		Client: consumer, Topics: r.Topic, TopicRegex: rc.topicRegex, StartLatest: r.Start == "latest",
 		MetadataInterval: r.MetadataInterval, Parsers: r.Parsers, Log: log,
-	})
+	}
+	var backend ckpt.Backend
+	var lastEpoch, restoredEpoch uint64
+	var restoreTook time.Duration
+	if r.Checkpoint == "" {
+		log.Warn("no --checkpoint: the state is not durable; a restart loses every open window and re-reads or skips input per --start")
+	} else {
+		if backend, err = openCheckpointBackend(r.Checkpoint); err != nil {
+			eng.Stop()
+			return err
+		}
+		defer backend.Close()
+		t0 := time.Now()
+		loaded, highest, err := pipeline.LoadNewest(ctx, backend, 0, log)
+		if err != nil {
+			eng.Stop()
+			return err
+		}
+		lastEpoch = highest
+		switch {
+		case loaded != nil && r.CheckpointDiscard:
+			log.Warn("--checkpoint-discard: starting from scratch; the checkpoint's open windows are dropped", "file", loaded.Name)
+			loaded.Release()
+		case loaded != nil:
+			ck := loaded.Checkpoint
+			if diff := pipeline.ConfigDiff(ck, eng.Config()); diff != "" {
+				loaded.Release()
+				eng.Stop()
+				return fmt.Errorf("checkpoint %s in %s was written with other archives:\n%sstart with the archives it was written with, or with --checkpoint-discard to start from scratch (its open windows are lost)", loaded.Name, backend.Location(), diff)
+			}
+			if err := eng.Restore(ck); err != nil {
+				loaded.Release()
+				eng.Stop()
+				return fmt.Errorf("cannot restore %s from %s: %w (move the file away to use the previous one, or start with --checkpoint-discard)", loaded.Name, backend.Location(), err)
+			}
+			scfg.Restore = ck.Partitions
+			restoredEpoch, restoreTook = ck.Epoch, time.Since(t0)
+			c := eng.Counters()
+			log.Info("restored checkpoint", "file", loaded.Name, "location", backend.Location(), "epoch", ck.Epoch,
+				"written", ck.Created.UTC().Format(time.RFC3339), "series", c.Series, "partitions", len(ck.Partitions),
+				"bytes", ck.Size, "took", restoreTook.Round(time.Millisecond))
+			loaded.Release()
+		case r.CheckpointRequire:
+			eng.Stop()
+			return fmt.Errorf("--checkpoint-require: no usable checkpoint in %s", backend.Location())
+		default:
+			log.Info("no checkpoint to restore; starting from scratch", "location", backend.Location())
+		}
+	}
+	src, err := pipeline.NewSource(eng, scfg)
 	if err != nil {
 		eng.Stop()
 		return err
 	}
-	svc := &service{engine: eng, source: src, output: out, start: time.Now()}
+	svc := &service{engine: eng, source: src, output: out, ckptLocation: r.Checkpoint, start: time.Now()}
+	if backend != nil {
+		svc.ckpt, err = pipeline.NewCheckpointer(pipeline.CheckpointerConfig{
+			Backend: backend, BackendName: backendName(r.Checkpoint), Keep: r.CheckpointKeep,
+			Interval: r.CheckpointInterval, Delivery: pipeline.AtLeastOnce, Log: log,
+			FlushOutput: out.Flush,
+		}, eng, src, lastEpoch)
+		if err != nil {
+			eng.Stop()
+			return err
+		}
+		if restoredEpoch > 0 {
+			svc.ckpt.SetRestored(restoredEpoch, restoreTook)
+		}
+	}
 
 	var httpSrv *http.Server
 	if r.MetricsListen != "" {
@@ -282,6 +369,15 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	go func() {
 		defer close(srcDone)
 		src.Run(srcCtx)
+	}()
+	ckptCtx, stopCkpt := context.WithCancel(context.Background())
+	defer stopCkpt()
+	ckptDone := make(chan struct{})
+	go func() {
+		defer close(ckptDone)
+		if svc.ckpt != nil {
+			svc.ckpt.Run(ckptCtx)
+		}
 	}()
 	log.Info("rollup running", "brokers", r.Brokers, "topics", r.Topic, "topic_regex", r.TopicRegex,
 		"output_topics", out.Topics(), "format", rc.kafkaFormat, "archives", len(cfg.Window.Archives),
@@ -334,6 +430,23 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		return fmt.Errorf("shutdown: fetched records not applied within %s", r.ShutdownTimeout)
 	}
 	log.Info("fetched records applied", "took", time.Since(t0).Round(time.Millisecond))
+	stopCkpt()
+	<-ckptDone // a checkpoint in progress gives up at once
+	ckptFailed := false
+	if svc.ckpt != nil {
+		// The final checkpoint: the next start carries the open windows
+		// on, and emits nothing partial.
+		t0 = time.Now()
+		fctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err := svc.ckpt.Take(fctx)
+		cancel()
+		if err != nil {
+			ckptFailed = true
+			log.Error("final checkpoint not written; the next start resumes from the previous one and re-reads from there", "error", err)
+		} else {
+			log.Info("final checkpoint written", "took", time.Since(t0).Round(time.Millisecond))
+		}
+	}
 	t0 = time.Now()
 	stopEngine := eng.Stop
 	if rc.flushOnExit {
@@ -375,7 +488,29 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	if err != nil {
 		return fmt.Errorf("shutdown: %d output records not acknowledged within --shutdown-timeout %s (their rollups may be lost): %w", st.InFlight, r.ShutdownTimeout, err)
 	}
+	if ckptFailed {
+		return errors.New("shutdown: the final checkpoint was not written (see the log); the next start resumes from the previous one")
+	}
 	return nil
+}
+
+// openCheckpointBackend opens the backend a --checkpoint location names.
+func openCheckpointBackend(loc string) (ckpt.Backend, error) {
+	if strings.HasPrefix(loc, "hdfs://") {
+		return nil, fmt.Errorf("--checkpoint %s: the HDFS backend is not built in yet; use a local directory", loc)
+	}
+	if i := strings.Index(loc, "://"); i >= 0 && !strings.HasPrefix(loc, "file://") {
+		return nil, fmt.Errorf("--checkpoint %s: unknown scheme %q (valid: a directory path, file:///path)", loc, loc[:i])
+	}
+	return ckpt.NewFS(loc)
+}
+
+// backendName labels the checkpoint metrics.
+func backendName(loc string) string {
+	if strings.HasPrefix(loc, "hdfs://") {
+		return "hdfs"
+	}
+	return "fs"
 }
 
 // watchdog pings systemd while the shards answer: a shard that does not

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/rollupd/rollup/benchmarks/gen"
+	"github.com/rollupd/rollup/emit"
+	"github.com/rollupd/rollup/pipeline"
+	"github.com/rollupd/rollup/window"
+)
+
+// serveUntil runs `rollup run` in-process with args; stop cancels it (as
+// SIGTERM does) and returns serve's error.
+func serveUntil(t *testing.T, args ...string) (svc *service, stop func() error) {
+	t.Helper()
+	var c cli
+	parser, err := kong.New(&c, kong.Name("rollup"), kong.Exit(func(int) { t.Fatal("kong exit") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parser.Parse(append([]string{"run"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	rc, err := c.Run.config(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *service, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, log, &c.Run, rc, ready) }()
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("service did not stop within 30s")
+		}
+		return nil
+	}
+	t.Cleanup(func() { stop() })
+	select {
+	case svc = <-ready:
+		return svc, stop
+	case err := <-done:
+		stopped = true
+		return nil, func() error { return err }
+	case <-time.After(20 * time.Second):
+		t.Fatal("service not ready within 20s")
+	}
+	return nil, stop
+}
+
+// consumeLines reads topic from the start until it has n lines or 20s
+// pass, and returns them sorted.
+func consumeLines(t *testing.T, addrs []string, topic string, n int) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var lines []string
+	deadline := time.Now().Add(20 * time.Second)
+	for len(lines) < n && time.Now().Before(deadline) {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			lines = append(lines, strings.Split(strings.TrimSuffix(string(r.Value), "\n"), "\n")...)
+		})
+	}
+	// A little longer, to catch duplicates beyond n.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+		lines = append(lines, strings.Split(strings.TrimSuffix(string(r.Value), "\n"), "\n")...)
+	})
+	cancel()
+	sort.Strings(lines)
+	return lines
+}
+
+// TestRunCheckpointRestart: a service stopped (SIGTERM) writes a final
+// checkpoint; the next start restores it and resumes every partition at
+// its offset, so the two runs together emit exactly the offline rollups of
+// the whole input: none lost, none twice, none partial. A third start with
+// other archives is refused with the difference; a damaged newest file
+// makes the start fall back to the previous one.
+func TestRunCheckpointRestart(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in"), kfake.SeedTopics(2, "rollups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addrs := c.ListenAddrs()
+	dir := filepath.Join(t.TempDir(), "ckpt")
+	archives := []string{"1m:sum,count,min,max,first,last", "5m:sum,count"}
+	base := []string{"--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--lateness", "10s",
+		"--metrics-listen", "", "--metadata-interval", "200ms", "--checkpoint", dir, "--checkpoint-interval", "300ms"}
+	common := slices.Clone(base)
+	for _, a := range archives {
+		common = append(common, "--archive", a)
+	}
+
+	g := gen.NewTelegraf(gen.Config{Hosts: 8, Start: time.Unix(1700000000, 0), Interval: 10 * time.Second, Seed: 4})
+	var recs []*kgo.Record
+	var all []byte
+	for range 90 {
+		for h := range 8 {
+			v := g.AppendHost(nil, h)
+			all = append(all, v...)
+			recs = append(recs, &kgo.Record{Topic: "in", Partition: int32(h % 2), Value: v})
+		}
+		g.Advance()
+	}
+	admin, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	produce := func(rs []*kgo.Record) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := admin.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRead := func(svc *service, n int64) {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var got int64
+			for _, p := range svc.source.Partitions() {
+				got += p.Records
+			}
+			if got == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("read %d of %d records", got, n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	// First run: no idle advancement, so only event time closes windows.
+	half := len(recs) / 2
+	produce(recs[:half])
+	svc, stop := serveUntil(t, append(common, "--idle-timeout", "0")...)
+	waitRead(svc, int64(half))
+	time.Sleep(700 * time.Millisecond) // let interval checkpoints happen too
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := os.ReadDir(dir)
+	if len(names) < 2 || len(names) > 3 {
+		t.Fatalf("%d checkpoint files after the first run, want 2..3 (--checkpoint-keep 3)", len(names))
+	}
+
+	// Second run: restores, reads the rest; idleness then closes the
+	// last windows.
+	produce(recs[half:])
+	svc, stop = serveUntil(t, append(common, "--idle-timeout", "2s")...)
+	waitRead(svc, int64(len(recs)-half))
+	if st := svc.ckpt.Stats(); st.Restore <= 0 || st.Epoch < 2 {
+		t.Fatalf("restore not recorded: %+v", st)
+	}
+	time.Sleep(400 * time.Millisecond) // one interval checkpoint
+	var pw pipeline.PromWriter
+	svc.writeMetrics(&pw)
+	for _, m := range []string{"rollup_checkpoint_pause_seconds_bucket{le=\"+Inf\"} ", "rollup_checkpoint_write_seconds_count ",
+		"rollup_checkpoint_bytes ", "rollup_checkpoint_epoch ", "rollup_checkpoint_last_success_timestamp_seconds ",
+		`rollup_checkpoint_failures_total{backend="fs",reason="write"} 0`} {
+		if !strings.Contains(string(pw.Bytes()), m) {
+			t.Errorf("metrics lack %s", m)
+		}
+	}
+	if strings.Contains(string(pw.Bytes()), "rollup_checkpoint_restore_seconds 0\n") || strings.Contains(string(pw.Bytes()), "rollup_checkpoint_pause_seconds_count 0\n") {
+		t.Errorf("restore or pause not recorded:\n%s", pw.Bytes())
+	}
+
+	cfg := pipeline.Config{Shards: 1}
+	for _, a := range archives {
+		ar, _ := window.ParseArchive(a)
+		cfg.Window.Archives = append(cfg.Window.Archives, ar)
+	}
+	cfg.Window.Lateness = 10 * time.Second
+	cfg.Encoder, _ = emit.NewEncoder("jsonl", emit.Options{})
+	var ref bytes.Buffer
+	e, err := pipeline.New(cfg, &ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.NewStream().ReadFrom(bytes.NewReader(all))
+	e.Close()
+	want := strings.Split(strings.TrimSuffix(ref.String(), "\n"), "\n")
+	sort.Strings(want)
+	got := consumeLines(t, addrs, "rollups", len(want))
+	if !slices.Equal(got, want) {
+		t.Fatalf("two runs emitted %d rollups, offline %d:\n%s", len(got), len(want), firstDiffLines(got, want))
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Other archives: refused, with the difference and the way out.
+	var cl cli
+	parser, _ := kong.New(&cl, kong.Name("rollup"))
+	args := append(slices.Clone(base), "--archive", "1m:sum")
+	if _, err := parser.Parse(append([]string{"run"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rc, err := cl.Run.config(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = serve(context.Background(), log, &cl.Run, rc, nil)
+	if err == nil || !strings.Contains(err.Error(), "was written with other archives") || !strings.Contains(err.Error(), "archive 5m 300s sum,count") ||
+		!strings.Contains(err.Error(), "--checkpoint-discard") {
+		t.Fatalf("other archives: %v", err)
+	}
+
+	// A damaged newest file: the previous one is used.
+	names, _ = os.ReadDir(dir)
+	newest := filepath.Join(dir, names[len(names)-1].Name())
+	b, _ := os.ReadFile(newest)
+	b[len(b)/2] ^= 0xff
+	os.WriteFile(newest, b, 0o644)
+	svc, stop = serveUntil(t, append(common, "--idle-timeout", "0")...)
+	if st := svc.ckpt.Stats(); st.Epoch == 0 {
+		t.Fatal("nothing restored after the newest file was damaged")
+	}
+	stop()
+}
+
+func firstDiffLines(got, want []string) string {
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			return "got:  " + got[i] + "\nwant: " + want[i]
+		}
+	}
+	return "one is a prefix of the other"
+}

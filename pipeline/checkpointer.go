@@ -1,0 +1,355 @@
+package pipeline
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rollupd/rollup/ckpt"
+	"github.com/rollupd/rollup/emit"
+)
+
+// CheckpointerConfig configures a Checkpointer. Zero values take the
+// documented defaults.
+type CheckpointerConfig struct {
+	Backend ckpt.Backend
+	// BackendName labels metrics ("fs", "hdfs").
+	BackendName string
+	// Keep is how many checkpoint files to keep, newest first. Default 3;
+	// at least 2, so a checkpoint found damaged has a predecessor.
+	Keep int
+	// Interval between checkpoints. Default 1m.
+	Interval time.Duration
+	// Delivery is written into every checkpoint (AtLeastOnce default).
+	Delivery        Delivery
+	TransactionalID string
+	// FlushOutput, if set, runs after a snapshot and before its file is
+	// written: every rollup emitted before the snapshot must be
+	// acknowledged before a checkpoint claims it was emitted. It is
+	// retried (with the write) until the next interval.
+	FlushOutput func(ctx context.Context) error
+	Log         *slog.Logger
+}
+
+// Checkpointer takes checkpoints of a running Source and Engine at an
+// interval, writes them through a Backend in the background and keeps the
+// newest few. A failing backend never stops ingestion: the failure is
+// logged, counted and retried with backoff, the last good checkpoint stays,
+// and its age is exported.
+type Checkpointer struct {
+	cfg CheckpointerConfig
+	e   *Engine
+	src *Source
+	log *slog.Logger
+
+	mu    sync.Mutex // one checkpoint at a time
+	epoch uint64     // of the last checkpoint written or restored
+
+	// Metrics, readable at any time.
+	Pauses, Writes         emit.Histogram
+	lastSuccess, lastEpoch atomic.Int64
+	lastBytes, lastSeries  atomic.Int64
+	lastStateBytes         atomic.Int64
+	restoreNs              atomic.Int64
+	failMu                 sync.Mutex
+	failures               map[string]uint64 // by reason
+}
+
+// NewCheckpointer prepares checkpoints of e fed by src; lastEpoch is the
+// highest epoch found in the backend (see LoadNewest), so that new files
+// are always newer.
+func NewCheckpointer(cfg CheckpointerConfig, e *Engine, src *Source, lastEpoch uint64) (*Checkpointer, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("checkpointer: no backend")
+	}
+	if cfg.Keep == 0 {
+		cfg.Keep = 3
+	}
+	if cfg.Keep < 2 {
+		return nil, fmt.Errorf("checkpoints to keep %d: must be at least 2", cfg.Keep)
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = time.Minute
+	}
+	if cfg.Interval < 100*time.Millisecond {
+		return nil, fmt.Errorf("checkpoint interval %s is below the minimum of 100ms", cfg.Interval)
+	}
+	if cfg.Delivery == 0 {
+		cfg.Delivery = AtLeastOnce
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.BackendName == "" {
+		cfg.BackendName = "fs"
+	}
+	c := &Checkpointer{cfg: cfg, e: e, src: src, log: cfg.Log, epoch: lastEpoch, failures: map[string]uint64{}}
+	return c, nil
+}
+
+// Run takes a checkpoint every interval until ctx ends.
+func (c *Checkpointer) Run(ctx context.Context) {
+	t := time.NewTicker(c.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// A checkpoint gets until the next one is due, then gives way.
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.Interval)
+		c.Take(cctx)
+		cancel()
+	}
+}
+
+// Take takes one checkpoint: a snapshot (ingestion pauses), then, while
+// ingestion goes on, the output flush and the file write, retried with
+// backoff until ctx ends. It returns the error of the last attempt.
+func (c *Checkpointer) Take(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	snap, err := c.src.Snapshot(ctx)
+	if err != nil {
+		c.fail("snapshot", err)
+		return err
+	}
+	defer c.e.Release(snap)
+	c.Pauses.Observe(snap.Pause)
+	epoch := c.epoch + 1
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err = c.write(ctx, snap, epoch)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			c.log.Error("checkpoint abandoned; the previous one stays in place", "epoch", epoch, "attempts", attempt,
+				"location", c.cfg.Backend.Location(), "error", err)
+			return err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+	c.epoch = epoch
+	c.rotate(ctx)
+	return nil
+}
+
+// write flushes the output and writes snap as epoch.
+func (c *Checkpointer) write(ctx context.Context, snap *Snapshot, epoch uint64) error {
+	if c.cfg.FlushOutput != nil {
+		if err := c.cfg.FlushOutput(ctx); err != nil {
+			c.fail("output", err)
+			return fmt.Errorf("output not acknowledged: %w", err)
+		}
+	}
+	t0 := time.Now()
+	var size int64
+	name := ckpt.FileName(epoch)
+	err := c.cfg.Backend.Write(ctx, name, func(w io.Writer) error {
+		var err error
+		size, err = c.e.WriteCheckpoint(w, snap, CheckpointMeta{Epoch: epoch, Delivery: c.cfg.Delivery, TransactionalID: c.cfg.TransactionalID})
+		return err
+	})
+	if err != nil {
+		c.fail(failReason(err), err)
+		return err
+	}
+	took := time.Since(t0)
+	c.Writes.Observe(took)
+	c.lastSuccess.Store(time.Now().UnixNano())
+	c.lastEpoch.Store(int64(epoch))
+	c.lastBytes.Store(size)
+	c.lastSeries.Store(int64(snap.Series()))
+	tb, wb, kb := c.e.MemoryBytes()
+	c.lastStateBytes.Store(int64(tb + wb + kb))
+	c.log.Info("checkpoint written", "epoch", epoch, "file", name, "bytes", size, "series", snap.Series(),
+		"pause", snap.Pause.Round(time.Microsecond), "write", took.Round(time.Millisecond))
+	return nil
+}
+
+// failReason names an error for the failures metric.
+func failReason(err error) string {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "no space left"):
+		return "no_space"
+	case strings.Contains(s, "permission denied"):
+		return "permission"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "timeout"
+	}
+	return "write"
+}
+
+func (c *Checkpointer) fail(reason string, err error) {
+	c.failMu.Lock()
+	c.failures[reason]++
+	n := c.failures[reason]
+	c.failMu.Unlock()
+	// Every failure while few, then every 10th: a dead disk retries often.
+	if n <= 5 || n%10 == 0 {
+		c.log.Warn("checkpoint attempt failed; retrying", "reason", reason, "location", c.cfg.Backend.Location(),
+			"failures", n, "error", err)
+	}
+}
+
+// rotate removes all but the newest Keep checkpoints.
+func (c *Checkpointer) rotate(ctx context.Context) {
+	names, err := c.cfg.Backend.List(ctx)
+	if err != nil {
+		c.log.Warn("cannot list checkpoints to remove old ones", "error", err)
+		return
+	}
+	epochs := checkpointEpochs(names)
+	for i := c.cfg.Keep; i < len(epochs); i++ {
+		name := ckpt.FileName(epochs[i])
+		if err := c.cfg.Backend.Remove(ctx, name); err != nil {
+			c.log.Warn("cannot remove an old checkpoint", "file", name, "error", err)
+		}
+	}
+}
+
+// checkpointEpochs returns the epochs of the checkpoint files among names,
+// newest first.
+func checkpointEpochs(names []string) []uint64 {
+	var epochs []uint64
+	for _, n := range names {
+		if e, ok := ckpt.ParseFileName(n); ok {
+			epochs = append(epochs, e)
+		}
+	}
+	slices.SortFunc(epochs, func(a, b uint64) int { return cmp.Compare(b, a) })
+	return epochs
+}
+
+// CheckpointStats are the checkpointer's metrics.
+type CheckpointStats struct {
+	LastSuccess time.Time // zero: none yet
+	Epoch       int64
+	Bytes       int64 // file size of the last checkpoint
+	StateBytes  int64 // in-memory state it described
+	Series      int64
+	Restore     time.Duration
+	Failures    map[string]uint64
+}
+
+// Stats returns the checkpointer's metrics.
+func (c *Checkpointer) Stats() CheckpointStats {
+	s := CheckpointStats{Epoch: c.lastEpoch.Load(), Bytes: c.lastBytes.Load(), StateBytes: c.lastStateBytes.Load(),
+		Series: c.lastSeries.Load(), Restore: time.Duration(c.restoreNs.Load())}
+	if ns := c.lastSuccess.Load(); ns != 0 {
+		s.LastSuccess = time.Unix(0, ns)
+	}
+	c.failMu.Lock()
+	s.Failures = make(map[string]uint64, len(c.failures))
+	for k, v := range c.failures {
+		s.Failures[k] = v
+	}
+	c.failMu.Unlock()
+	return s
+}
+
+// SetRestored records the restore that preceded the checkpointer: its
+// epoch and how long it took.
+func (c *Checkpointer) SetRestored(epoch uint64, took time.Duration) {
+	c.restoreNs.Store(int64(took))
+	c.lastEpoch.Store(int64(epoch))
+}
+
+// Loaded is a checkpoint read from a backend.
+type Loaded struct {
+	Name       string
+	Checkpoint *Checkpoint
+	release    func()
+}
+
+// Release frees the file's memory (unmaps it). The Checkpoint is unusable
+// after.
+func (l *Loaded) Release() {
+	if l != nil && l.release != nil {
+		l.release()
+		l.release = nil
+	}
+}
+
+// LoadNewest removes the temporaries of unfinished writes, then reads the
+// checkpoints from newest to oldest and returns the first that verifies
+// (nil if none does, or there is none), and the highest epoch present
+// (valid or not), so that new checkpoints are numbered after it. Each file
+// that fails is logged with the reason (which section, what offset, which
+// check) before the previous one is tried. Epochs above maxEpoch (when not
+// zero) are skipped: exactly-once delivery never restores a checkpoint
+// whose transaction did not commit.
+func LoadNewest(ctx context.Context, b ckpt.Backend, maxEpoch uint64, log *slog.Logger) (*Loaded, uint64, error) {
+	removed, err := b.CleanTemp(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot clean temporary checkpoint files in %s: %w", b.Location(), err)
+	}
+	for _, n := range removed {
+		log.Info("removed the temporary file of an unfinished checkpoint", "file", n, "location", b.Location())
+	}
+	names, err := b.List(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot list checkpoints in %s: %w", b.Location(), err)
+	}
+	epochs := checkpointEpochs(names)
+	var highest uint64
+	if len(epochs) > 0 {
+		highest = epochs[0]
+	}
+	for _, ep := range epochs {
+		if maxEpoch != 0 && ep > maxEpoch {
+			continue
+		}
+		name := ckpt.FileName(ep)
+		data, release, err := b.Read(ctx, name)
+		if err != nil {
+			log.Error("cannot read checkpoint; trying the previous one", "file", name, "location", b.Location(), "error", err)
+			continue
+		}
+		c, err := ParseCheckpoint(data)
+		if err == nil && c.Epoch != ep {
+			err = fmt.Errorf("file of epoch %d holds epoch %d", ep, c.Epoch)
+		}
+		if err != nil {
+			release()
+			log.Error("checkpoint unusable; trying the previous one", "file", name, "location", b.Location(), "error", err)
+			continue
+		}
+		return &Loaded{Name: name, Checkpoint: c, release: release}, highest, nil
+	}
+	return nil, highest, nil
+}
+
+// ConfigDiff explains how the configuration a checkpoint was written with
+// differs from cfg; "" if it does not.
+func ConfigDiff(c *Checkpoint, cfg *Config) string {
+	now := ConfigText(cfg)
+	if c.Fingerprint == Fingerprint(now) {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("checkpoint:\n")
+	for _, l := range strings.Split(strings.TrimSuffix(c.Config, "\n"), "\n") {
+		b.WriteString("  " + l + "\n")
+	}
+	b.WriteString("configured now:\n")
+	for _, l := range strings.Split(strings.TrimSuffix(now, "\n"), "\n") {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
+}
