@@ -245,12 +245,27 @@ func TestRunCheckpointRestart(t *testing.T) {
 		t.Fatalf("other archives: %v", err)
 	}
 
+	code, out, errOut := runCLI(t, "", "ckpt", "verify", dir)
+	if code != 0 || strings.Count(out, "ok       ") != len(names) {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "", "ckpt", "inspect", dir)
+	for _, s := range []string{"delivery   at-least-once", "archive 1m 60s sum,count,min,max,first,last", "partitions 2", "  in/0  next offset ", "series     "} {
+		if code != 0 || !strings.Contains(out, s) {
+			t.Errorf("inspect lacks %q: exit %d\n%s%s", s, code, out, errOut)
+		}
+	}
+
 	// A damaged newest file: the previous one is used.
 	names, _ = os.ReadDir(dir)
 	newest := filepath.Join(dir, names[len(names)-1].Name())
 	b, _ := os.ReadFile(newest)
 	b[len(b)/2] ^= 0xff
 	os.WriteFile(newest, b, 0o644)
+	code, out, _ = runCLI(t, "", "ckpt", "verify", dir)
+	if code != 1 || !strings.Contains(out, "CORRUPT  "+newest+": checkpoint corrupt: section ") {
+		t.Fatalf("verify of a damaged file: exit %d\n%s", code, out)
+	}
 	svc, stop = serveUntil(t, append(common, "--idle-timeout", "0")...)
 	if st := svc.ckpt.Stats(); st.Epoch == 0 {
 		t.Fatal("nothing restored after the newest file was damaged")

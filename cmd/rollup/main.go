@@ -24,6 +24,7 @@ type cli struct {
 	Bench     benchCmd     `cmd:"" help:"Produce Telegraf-shaped load into Kafka (or an embedded broker) at a set rate, with optional disorder, late and malformed lines, and print a throughput report; --e2e also runs the pipeline and reports its throughput, CPU, latency and memory."`
 	Aggregate aggregateCmd `cmd:"" help:"Aggregate line protocol from files (or stdin) and write rollups to stdout; a one-line summary goes to stderr."`
 	Generate  generateCmd  `cmd:"" help:"Write deterministic Telegraf-shaped line protocol to stdout (sample and benchmark data)."`
+	Ckpt      ckptCmd      `cmd:"" help:"Inspect and verify checkpoint files."`
 }
 
 // stdio is what commands read and write, so tests can run them in-process.
