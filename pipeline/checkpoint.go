@@ -384,6 +384,9 @@ func (w *shardWorker) restore(c *Checkpoint, i, n int) error {
 					(*t)[idx] = notMine
 					return nil
 				}
+				if !shard.ValidKey(key) {
+					return fmt.Errorf("series index %d: key %.64q is not a canonical series key", idx, key)
+				}
 				h := shard.Hash(key)
 				if _, dup := w.table.Lookup(h, key); dup {
 					return fmt.Errorf("series %.64q listed twice", key)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"iter"
+	"slices"
 )
 
 // All yields every live series with its key, in index order. The key is
@@ -34,6 +35,8 @@ const SeriesRecordSize = 8
 // series. Indexes are written so that other per-series state (window
 // pages) can refer to series by the index it had here.
 func (t *Table) AppendSeries(recs, keys []byte) ([]byte, []byte, int) {
+	recs = slices.Grow(recs, t.n*SeriesRecordSize)
+	keys = slices.Grow(keys, t.liveBytes)
 	n := 0
 	for idx, key := range t.All() {
 		recs = binary.LittleEndian.AppendUint32(recs, idx)
@@ -46,16 +49,15 @@ func (t *Table) AppendSeries(recs, keys []byte) ([]byte, []byte, int) {
 
 // ReadSeries walks a series section payload of n series (see
 // AppendSeries; the keys may be followed by padding), calling fn with each
-// series' index and key (aliasing data). It checks every length and that
-// each key is canonical, so a damaged section is an error, never a panic
-// or a garbage series.
+// series' index and key (aliasing data). It checks every length, so a
+// damaged section is an error, never a panic; whoever keeps a key checks
+// it with ValidKey (a restore onto many shards keeps each key in one).
 func ReadSeries(data []byte, n uint64, fn func(idx uint32, key []byte) error) error {
 	if n > uint64(len(data))/SeriesRecordSize {
 		return fmt.Errorf("series section: %d series do not fit in %d bytes", n, len(data))
 	}
 	recs, keys := data[:n*SeriesRecordSize], data[n*SeriesRecordSize:]
 	off := 0
-	var tags []Tag
 	for i := uint64(0); i < n; i++ {
 		r := recs[i*SeriesRecordSize:]
 		idx := binary.LittleEndian.Uint32(r)
@@ -65,10 +67,6 @@ func ReadSeries(data []byte, n uint64, fn func(idx uint32, key []byte) error) er
 		}
 		key := keys[off : off+kl : off+kl]
 		off += kl
-		var ok bool
-		if _, tags, ok = SplitKey(key, tags[:0]); !ok {
-			return fmt.Errorf("series section: series %d: key %.64q is not a canonical series key", i, key)
-		}
 		if err := fn(idx, key); err != nil {
 			return err
 		}
@@ -77,4 +75,11 @@ func ReadSeries(data []byte, n uint64, fn func(idx uint32, key []byte) error) er
 		return fmt.Errorf("series section: %d bytes after the last key", pad)
 	}
 	return nil
+}
+
+// ValidKey reports whether key is in the canonical layout (see key.go).
+func ValidKey(key []byte) bool {
+	var tags [8]Tag
+	_, _, ok := SplitKey(key, tags[:0])
+	return ok
 }

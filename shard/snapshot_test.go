@@ -62,9 +62,10 @@ func FuzzReadSeries(f *testing.F) {
 	f.Add([]byte{}, uint64(1<<40))
 	f.Fuzz(func(t *testing.T, data []byte, n uint64) {
 		ReadSeries(data, n, func(idx uint32, key []byte) error {
-			if _, _, ok := SplitKey(key, nil); !ok {
-				t.Fatalf("non-canonical key %q passed on", key)
+			if len(key) > MaxKeyLen || len(key) > len(data) {
+				t.Fatalf("key of %d bytes from %d bytes of input", len(key), len(data))
 			}
+			ValidKey(key)
 			return nil
 		})
 	})

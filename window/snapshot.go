@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/rollupd/rollup/shard"
@@ -38,6 +39,7 @@ func (s *Store) AppendHeader(dst []byte) []byte {
 
 // AppendIdle appends the idle-age pages payload and returns the page count.
 func (s *Store) AppendIdle(dst []byte) ([]byte, int) {
+	dst = slices.Grow(dst, s.idle.AllocatedPages()*idlePageSize)
 	n := 0
 	for base, pg := range s.idle.Pages() {
 		dst = binary.LittleEndian.AppendUint32(dst, base)
@@ -78,6 +80,9 @@ func (s *Store) AppendWindows(bufs [][]byte, fn func(payload []byte, pages int))
 }
 
 func appendWindow(dst []byte, archive int, start int64, aggs *shard.Paged[Agg]) ([]byte, int) {
+	// One allocation of the exact size: a window of a million series
+	// is 64 MB, too much to grow by doubling.
+	dst = slices.Grow(dst, windowHeader+aggs.AllocatedPages()*aggPageSize)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(archive))
 	dst = binary.LittleEndian.AppendUint32(dst, 0)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(start))
@@ -86,13 +91,10 @@ func appendWindow(dst []byte, archive int, start int64, aggs *shard.Paged[Agg]) 
 		dst = binary.LittleEndian.AppendUint32(dst, base)
 		dst = binary.LittleEndian.AppendUint32(dst, 0)
 		off := len(dst)
-		dst = append(dst, make([]byte, shard.PageSize*AggSize)...)
+		dst = dst[:off+shard.PageSize*AggSize]
 		b := dst[off:]
 		for j := range pg {
 			a := &pg[j]
-			if a.Count == 0 {
-				continue // the zero record: already zero bytes
-			}
 			r := b[j*AggSize : j*AggSize+AggSize]
 			binary.LittleEndian.PutUint64(r[0:], math.Float64bits(a.Sum))
 			binary.LittleEndian.PutUint64(r[8:], a.Count)
