@@ -64,6 +64,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzChunking$$' -fuzztime $(FUZZTIME) ./pipeline/
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONL$$' -fuzztime $(FUZZTIME) ./emit/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenTSDB$$' -fuzztime $(FUZZTIME) ./emit/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./ckpt/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadSeries$$' -fuzztime $(FUZZTIME) ./shard/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadWindow$$' -fuzztime $(FUZZTIME) ./window/
 	cd benchmarks/peer && $(GO) test -run '^$$' -fuzz '^FuzzDifferential$$' -fuzztime $(FUZZTIME) .
 
 clean:
