@@ -1,0 +1,4 @@
+package hdfs
+
+// ParseLocation exports parseLocation to the external tests.
+var ParseLocation = parseLocation

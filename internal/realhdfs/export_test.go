@@ -1,0 +1,4 @@
+package realhdfs
+
+// JavaMajor exports javaMajor to the external tests.
+var JavaMajor = javaMajor
