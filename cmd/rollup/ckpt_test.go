@@ -19,6 +19,7 @@ import (
 
 	"github.com/rollupd/rollup/benchmarks/gen"
 	"github.com/rollupd/rollup/emit"
+	"github.com/rollupd/rollup/internal/realhdfs"
 	"github.com/rollupd/rollup/pipeline"
 	"github.com/rollupd/rollup/window"
 )
@@ -112,13 +113,25 @@ func consumeLines(t *testing.T, addrs []string, topic string, n int) []string {
 // other archives is refused with the difference; a damaged newest file
 // makes the start fall back to the previous one.
 func TestRunCheckpointRestart(t *testing.T) {
+	checkpointRestart(t, filepath.Join(t.TempDir(), "ckpt"))
+}
+
+// TestRunCheckpointHDFS: the same against a real HDFS (MiniDFSCluster).
+func TestRunCheckpointHDFS(t *testing.T) {
+	cl := realhdfs.Start(t)
+	checkpointRestart(t, "hdfs://"+cl.Addr()+"/rollup/ckpt")
+}
+
+// checkpointRestart runs the restart scenario with checkpoints at loc;
+// the damaged-file part runs only for a local directory.
+func checkpointRestart(t *testing.T, loc string) {
+	dir, local := loc, !strings.Contains(loc, "://")
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in"), kfake.SeedTopics(2, "rollups"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	addrs := c.ListenAddrs()
-	dir := filepath.Join(t.TempDir(), "ckpt")
 	archives := []string{"1m:sum,count,min,max,first,last", "5m:sum,count"}
 	base := []string{"--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--lateness", "10s",
 		"--metrics-listen", "", "--metadata-interval", "200ms", "--checkpoint", dir, "--checkpoint-interval", "300ms"}
@@ -176,7 +189,7 @@ func TestRunCheckpointRestart(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	names, _ := os.ReadDir(dir)
+	names := listCheckpoints(t, loc)
 	if len(names) < 2 || len(names) > 3 {
 		t.Fatalf("%d checkpoint files after the first run, want 2..3 (--checkpoint-keep 3)", len(names))
 	}
@@ -194,7 +207,7 @@ func TestRunCheckpointRestart(t *testing.T) {
 	svc.writeMetrics(&pw)
 	for _, m := range []string{"rollup_checkpoint_pause_seconds_bucket{le=\"+Inf\"} ", "rollup_checkpoint_write_seconds_count ",
 		"rollup_checkpoint_bytes ", "rollup_checkpoint_epoch ", "rollup_checkpoint_last_success_timestamp_seconds ",
-		`rollup_checkpoint_failures_total{backend="fs",reason="write"} 0`} {
+		`rollup_checkpoint_failures_total{backend="` + backendName(loc) + `",reason="write"} 0`} {
 		if !strings.Contains(string(pw.Bytes()), m) {
 			t.Errorf("metrics lack %s", m)
 		}
@@ -256,9 +269,12 @@ func TestRunCheckpointRestart(t *testing.T) {
 		}
 	}
 
+	if !local {
+		return
+	}
 	// A damaged newest file: the previous one is used.
-	names, _ = os.ReadDir(dir)
-	newest := filepath.Join(dir, names[len(names)-1].Name())
+	names = listCheckpoints(t, loc)
+	newest := filepath.Join(dir, names[len(names)-1])
 	b, _ := os.ReadFile(newest)
 	b[len(b)/2] ^= 0xff
 	os.WriteFile(newest, b, 0o644)
@@ -271,6 +287,22 @@ func TestRunCheckpointRestart(t *testing.T) {
 		t.Fatal("nothing restored after the newest file was damaged")
 	}
 	stop()
+}
+
+// listCheckpoints lists the checkpoint files at loc, oldest first.
+func listCheckpoints(t *testing.T, loc string) []string {
+	t.Helper()
+	b, err := openCheckpointBackend(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	names, err := b.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	return names
 }
 
 func firstDiffLines(got, want []string) string {

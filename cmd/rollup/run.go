@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rollupd/rollup/ckpt"
+	"github.com/rollupd/rollup/ckpt/hdfs"
 	"github.com/rollupd/rollup/emit"
 	"github.com/rollupd/rollup/fastparse"
 	"github.com/rollupd/rollup/pipeline"
@@ -46,7 +47,7 @@ type runCmd struct {
 	ProduceBufferBytes int           `help:"Most output bytes buffered while the brokers are slow or down; when full, reading pauses (nothing is dropped)." default:"268435456" env:"ROLLUP_PRODUCE_BUFFER_BYTES"`
 	MetricsListen      string        `help:"Address of the HTTP server for /metrics (Prometheus text) and /healthz; empty disables it." default:"127.0.0.1:9108" env:"ROLLUP_METRICS_LISTEN" placeholder:"HOST:PORT"`
 	ShutdownTimeout    time.Duration `help:"On SIGTERM/SIGINT, how long to wait for fetched records to be applied, the final checkpoint to be written and produced records to be acknowledged before exiting anyway." default:"30s" env:"ROLLUP_SHUTDOWN_TIMEOUT"`
-	Checkpoint         string        `help:"Where to keep checkpoints of the state (open windows, series, offsets, watermarks): a directory path or file:///path. At start the newest valid one is restored and every partition resumes at its offset; a final one is written on SIGTERM. Empty: no checkpoints (a restart loses the open windows)." env:"ROLLUP_CHECKPOINT" placeholder:"DIR|URL"`
+	Checkpoint         string        `help:"Where to keep checkpoints of the state (open windows, series, offsets, watermarks): a directory path, file:///path or hdfs://namenode:port/path (hdfs://nn1:port,nn2:port/path for an HA pair; the HDFS user is $HADOOP_USER_NAME or the process user). At start the newest valid one is restored and every partition resumes at its offset; a final one is written on SIGTERM. Empty: no checkpoints (a restart loses the open windows)." env:"ROLLUP_CHECKPOINT" placeholder:"DIR|URL"`
 	CheckpointInterval time.Duration `help:"Time between checkpoints. Ingestion pauses for the in-memory copy only (see rollup_checkpoint_pause_seconds); the file is written in the background." default:"1m" env:"ROLLUP_CHECKPOINT_INTERVAL"`
 	CheckpointKeep     int           `help:"Checkpoint files to keep, newest first (at least 2, so a damaged one has a predecessor)." default:"3" env:"ROLLUP_CHECKPOINT_KEEP"`
 	CheckpointDiscard  bool          `help:"Start from scratch even if a checkpoint exists (its open windows are lost; partitions start per --start). Needed to change the archives of a service that has checkpoints." env:"ROLLUP_CHECKPOINT_DISCARD"`
@@ -174,6 +175,13 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 		if r.CheckpointDiscard && r.CheckpointRequire {
 			return nil, errors.New("--checkpoint-discard and --checkpoint-require contradict each other")
 		}
+		if strings.HasPrefix(r.Checkpoint, "hdfs://") {
+			if err := hdfs.ValidateLocation(r.Checkpoint); err != nil {
+				return nil, fmt.Errorf("--checkpoint: %w", err)
+			}
+		} else if i := strings.Index(r.Checkpoint, "://"); i >= 0 && !strings.HasPrefix(r.Checkpoint, "file://") {
+			return nil, fmt.Errorf("--checkpoint %s: unknown scheme %q (valid: a directory path, file:///path, hdfs://namenode:port/path)", r.Checkpoint, r.Checkpoint[:i])
+		}
 	}
 	return rc, nil
 }
@@ -289,17 +297,18 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	if r.Checkpoint == "" {
 		log.Warn("no --checkpoint: the state is not durable; a restart loses every open window and re-reads or skips input per --start")
 	} else {
-		if backend, err = openCheckpointBackend(r.Checkpoint); err != nil {
+		t0 := time.Now()
+		var loaded *pipeline.Loaded
+		var highest uint64
+		backend, loaded, highest, err = loadCheckpoint(ctx, log, r.Checkpoint)
+		if err != nil {
 			eng.Stop()
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 		defer backend.Close()
-		t0 := time.Now()
-		loaded, highest, err := pipeline.LoadNewest(ctx, backend, 0, log)
-		if err != nil {
-			eng.Stop()
-			return err
-		}
 		lastEpoch = highest
 		switch {
 		case loaded != nil && r.CheckpointDiscard:
@@ -494,13 +503,41 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	return nil
 }
 
+// loadCheckpoint opens the checkpoint backend at loc and reads its newest
+// valid checkpoint (nil if none). A backend that cannot be reached (the
+// namenode down, the disk not mounted yet) is waited for until ctx ends:
+// starting without the state it holds would lose or repeat rollups, and
+// systemd would only restart us.
+func loadCheckpoint(ctx context.Context, log *slog.Logger, loc string) (ckpt.Backend, *pipeline.Loaded, uint64, error) {
+	for attempt := 1; ; attempt++ {
+		b, err := openCheckpointBackend(loc)
+		if err == nil {
+			var loaded *pipeline.Loaded
+			var highest uint64
+			if loaded, highest, err = pipeline.LoadNewest(ctx, b, 0, log); err == nil {
+				return b, loaded, highest, nil
+			}
+			b.Close()
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			log.Warn("waiting for the checkpoint location", "location", loc, "attempt", attempt, "error", err)
+			sdNotify("STATUS=waiting for the checkpoint location: " + err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, 0, ctx.Err()
+		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
+		}
+	}
+}
+
 // openCheckpointBackend opens the backend a --checkpoint location names.
 func openCheckpointBackend(loc string) (ckpt.Backend, error) {
 	if strings.HasPrefix(loc, "hdfs://") {
-		return nil, fmt.Errorf("--checkpoint %s: the HDFS backend is not built in yet; use a local directory", loc)
+		return hdfs.New(loc, hdfs.Options{})
 	}
 	if i := strings.Index(loc, "://"); i >= 0 && !strings.HasPrefix(loc, "file://") {
-		return nil, fmt.Errorf("--checkpoint %s: unknown scheme %q (valid: a directory path, file:///path)", loc, loc[:i])
+		return nil, fmt.Errorf("--checkpoint %s: unknown scheme %q (valid: a directory path, file:///path, hdfs://namenode:port/path)", loc, loc[:i])
 	}
 	return ckpt.NewFS(loc)
 }
