@@ -62,13 +62,13 @@ func BenchmarkCheckpoint(b *testing.B) {
 	var file bytes.Buffer
 	b.Run(fmt.Sprintf("op=pause/series=1M/shards=%d", shards), func(b *testing.B) {
 		for b.Loop() {
-			snap := e.Snapshot(nil)
+			snap := e.Snapshot(nil, nil)
 			e.Release(snap)
 		}
 		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/checkpoint")
 	})
 	b.Run("op=write/series=1M", func(b *testing.B) {
-		snap := e.Snapshot(nil)
+		snap := e.Snapshot(nil, nil)
 		defer e.Release(snap)
 		for b.Loop() {
 			file.Reset()

@@ -34,6 +34,9 @@ type KafkaConfig struct {
 	// OnError is called for every record the client fails to deliver
 	// (after its own retries); the record's rollups are lost. Optional.
 	OnError func(topic string, partition int32, err error)
+	// MaxHeldBytes bounds the record bytes kept back while the output is
+	// held (see Hold). Default 256 MiB.
+	MaxHeldBytes int
 }
 
 // DefaultRecordBytes is the default cap of a record value: big enough that
@@ -63,6 +66,22 @@ type KafkaOutput struct {
 
 	records, bytes, errs, inflight atomic.Int64
 	latency                        Histogram
+
+	// While held (Hold, for a transaction being committed), records
+	// wait in held instead of reaching the client; at most maxHeld bytes,
+	// beyond which producing blocks until Release.
+	holdMu    sync.Mutex
+	holdCond  *sync.Cond
+	holding   bool
+	held      []heldRecord
+	heldBytes int
+	maxHeld   int
+}
+
+type heldRecord struct {
+	rec     *kgo.Record
+	buf     *bytebufferpool.ByteBuffer
+	encoded time.Time
 }
 
 // NewKafkaOutput checks the configuration; call Refresh before the first
@@ -81,7 +100,12 @@ func NewKafkaOutput(cfg KafkaConfig) (*KafkaOutput, error) {
 	if cfg.RecordBytes < 1024 {
 		return nil, fmt.Errorf("output record bytes %d is below the minimum of 1024", cfg.RecordBytes)
 	}
-	o := &KafkaOutput{cl: cfg.Client, enc: enc, array: cfg.Format == "opentsdb", maxRec: cfg.RecordBytes, onError: cfg.OnError}
+	if cfg.MaxHeldBytes == 0 {
+		cfg.MaxHeldBytes = 256 << 20
+	}
+	o := &KafkaOutput{cl: cfg.Client, enc: enc, array: cfg.Format == "opentsdb", maxRec: cfg.RecordBytes, onError: cfg.OnError,
+		maxHeld: cfg.MaxHeldBytes}
+	o.holdCond = sync.NewCond(&o.holdMu)
 	index := map[string]int{}
 	for _, t := range cfg.Topics {
 		if t == "" {
@@ -250,6 +274,26 @@ func (s *KafkaSink) produce(t int, p int32, r *pendingRecord) {
 	}
 	rec := &kgo.Record{Topic: o.topics[t], Partition: p, Value: buf.B, Key: make([]byte, 8)}
 	binary.BigEndian.PutUint64(rec.Key, key)
+	o.holdMu.Lock()
+	if o.holding {
+		// Rollups of windows closed after a checkpoint's cut belong to
+		// the next transaction: keep them until it begins.
+		for o.holding && o.heldBytes >= o.maxHeld {
+			o.holdCond.Wait()
+		}
+		if o.holding {
+			o.held = append(o.held, heldRecord{rec, buf, encoded})
+			o.heldBytes += len(buf.B)
+			o.holdMu.Unlock()
+			return
+		}
+	}
+	o.holdMu.Unlock()
+	o.send(rec, buf, encoded)
+}
+
+// send hands one record to the client.
+func (o *KafkaOutput) send(rec *kgo.Record, buf *bytebufferpool.ByteBuffer, encoded time.Time) {
 	o.inflight.Add(1)
 	// Produce blocks while the client's buffer is full: that is the
 	// backpressure that keeps memory bounded when the broker is slow.
@@ -267,6 +311,46 @@ func (s *KafkaSink) produce(t int, p int32, r *pendingRecord) {
 		}
 		bytebufferpool.Put(buf)
 	})
+}
+
+// Hold keeps the records produced from now on back from the client until
+// Release: a transactional service holds its output from a checkpoint's
+// cut until the transaction of that checkpoint has committed and the next
+// one has begun, so that no rollup of a window closed after the cut is
+// committed with the checkpoint (it would be emitted again after a
+// restore). Call it while no shard is producing (inside the cut).
+func (o *KafkaOutput) Hold() {
+	o.holdMu.Lock()
+	o.holding = true
+	o.holdMu.Unlock()
+}
+
+// Release hands the held records to the client, in the order they were
+// produced, and lets records through again.
+func (o *KafkaOutput) Release() {
+	o.holdMu.Lock()
+	for len(o.held) > 0 {
+		batch := o.held
+		o.held = nil
+		o.holdMu.Unlock()
+		// Producers blocked on a full hold must wait for this batch to
+		// be sent, or they would overtake it; they queue behind it.
+		for _, h := range batch {
+			o.send(h.rec, h.buf, h.encoded)
+		}
+		o.holdMu.Lock()
+	}
+	o.holding = false
+	o.heldBytes = 0
+	o.holdCond.Broadcast()
+	o.holdMu.Unlock()
+}
+
+// HeldBytes returns the record bytes held back now.
+func (o *KafkaOutput) HeldBytes() int {
+	o.holdMu.Lock()
+	defer o.holdMu.Unlock()
+	return o.heldBytes
 }
 
 // Histogram counts durations in fixed exponential buckets (Prometheus

@@ -235,3 +235,56 @@ func TestKafkaOutputProduceError(t *testing.T) {
 		t.Fatal("OnError not called")
 	}
 }
+
+// TestKafkaOutputHold: while held, records wait (nothing reaches the
+// client); past the bound, producing blocks; Release sends every held
+// record once, in order, and lets records through again.
+func TestKafkaOutputHold(t *testing.T) {
+	o, addrs := kafkaTestOutput(t, "jsonl", 1024)
+	o.maxHeld = 4096
+	s := o.ShardSink()
+	var drops [256]uint64
+	window := func(i int) {
+		w := &Window{Metric: []byte("m"), Tags: []Tag{{[]byte("k"), fmt.Appendf(nil, "%d", i)}}, Step: "10s", Start: 1700000000,
+			Values: []AggValue{{"sum", float64(i)}}}
+		s.Window(0, fmt.Appendf(nil, "k\x00%d\x01m", i), w, drops[:])
+		s.Flush() // a record per window
+	}
+	o.Hold()
+	for i := range 10 {
+		window(i)
+	}
+	if st := o.Stats(); st.InFlight != 0 || st.Records != 0 || o.HeldBytes() == 0 {
+		t.Fatalf("held output reached the client: %+v, held %d bytes", st, o.HeldBytes())
+	}
+	// Fill past the bound: the producer blocks until Release.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 10; i < 200; i++ {
+			window(i)
+		}
+	}()
+	select {
+	case <-done:
+		t.Fatal("producing past MaxHeldBytes did not block")
+	case <-time.After(200 * time.Millisecond):
+	}
+	o.Release()
+	<-done
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := o.Stats(); st.Records != 200 || o.HeldBytes() != 0 {
+		t.Fatalf("after Release: %+v, held %d", st, o.HeldBytes())
+	}
+	seen := map[string]int{}
+	for _, r := range consumeAll(t, addrs, 200) {
+		seen[string(r.Value)]++
+	}
+	if len(seen) != 200 {
+		t.Fatalf("%d distinct records, want 200", len(seen))
+	}
+}

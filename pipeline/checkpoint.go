@@ -86,8 +86,10 @@ func (w *shardWorker) snapshot(ss *shardSnapshot) {
 // goroutine) and the watermark state of parts. Nothing may feed the engine
 // meanwhile: Source.Snapshot pauses its parsers first. Each shard hands its
 // buffered output on before copying, so every rollup of a window closed
-// before the snapshot has reached the output.
-func (e *Engine) Snapshot(parts []*Partition) *Snapshot {
+// before the snapshot has reached the output. atCut, if not nil, runs once
+// every shard has copied its state and before any can close another window
+// (e.g. to hold the output back for the next transaction).
+func (e *Engine) Snapshot(parts []*Partition, atCut func()) *Snapshot {
 	// mu keeps watermark advances (Tick) out until every shard has
 	// copied its state, so all copies are of one moment.
 	e.mu.Lock()
@@ -110,6 +112,9 @@ func (e *Engine) Snapshot(parts []*Partition) *Snapshot {
 		<-done
 	}
 	e.spare = nil
+	if atCut != nil {
+		atCut()
+	}
 	return snap
 }
 

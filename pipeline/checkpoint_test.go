@@ -88,7 +88,7 @@ func TestCheckpointResumeEqualsUninterrupted(t *testing.T) {
 			}
 			xs := []*Stream{x.NewStream(), x.NewStream()}
 			feedChunks(t, xs, chunks, 0, cut)
-			snap := x.Snapshot([]*Partition{xs[0].cur, xs[1].cur})
+			snap := x.Snapshot([]*Partition{xs[0].cur, xs[1].cur}, nil)
 			var file bytes.Buffer
 			if _, err := x.WriteCheckpoint(&file, snap, CheckpointMeta{Epoch: 3, Delivery: AtLeastOnce}); err != nil {
 				t.Fatal(err)

@@ -34,10 +34,22 @@ type CheckpointerConfig struct {
 	// FlushOutput, if set, runs after a snapshot and before its file is
 	// written: every rollup emitted before the snapshot must be
 	// acknowledged before a checkpoint claims it was emitted. It is
-	// retried (with the write) until the next interval.
+	// retried (with the write) until the next interval. (At-least-once.)
 	FlushOutput func(ctx context.Context) error
-	Log         *slog.Logger
+	// Exactly-once: Hold runs at the cut, inside the pause, and Release
+	// once the checkpoint is committed or given up, so that output of
+	// windows closed after the cut waits for the next transaction; Commit
+	// commits the transaction of an epoch whose file is written. A Commit
+	// error is fatal (ErrCommit): the transaction was aborted, and only a
+	// restart from the last committed checkpoint brings the output back
+	// in step with the state.
+	Hold, Release func()
+	Commit        func(ctx context.Context, epoch uint64, file string) error
+	Log           *slog.Logger
 }
+
+// ErrCommit wraps the error of a transaction that did not commit.
+var ErrCommit = errors.New("checkpoint transaction failed")
 
 // Checkpointer takes checkpoints of a running Source and Engine at an
 // interval, writes them through a Backend in the background and keeps the
@@ -59,6 +71,7 @@ type Checkpointer struct {
 	lastBytes, lastSeries  atomic.Int64
 	lastStateBytes         atomic.Int64
 	restoreNs              atomic.Int64
+	commits                atomic.Int64
 	failMu                 sync.Mutex
 	failures               map[string]uint64 // by reason
 }
@@ -95,20 +108,24 @@ func NewCheckpointer(cfg CheckpointerConfig, e *Engine, src *Source, lastEpoch u
 	return c, nil
 }
 
-// Run takes a checkpoint every interval until ctx ends.
-func (c *Checkpointer) Run(ctx context.Context) {
+// Run takes a checkpoint every interval until ctx ends (nil) or a
+// transaction fails to commit (an error wrapping ErrCommit).
+func (c *Checkpointer) Run(ctx context.Context) error {
 	t := time.NewTicker(c.cfg.Interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
 		// A checkpoint gets until the next one is due, then gives way.
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.Interval)
-		c.Take(cctx)
+		err := c.Take(cctx)
 		cancel()
+		if errors.Is(err, ErrCommit) {
+			return err
+		}
 	}
 }
 
@@ -118,12 +135,17 @@ func (c *Checkpointer) Run(ctx context.Context) {
 func (c *Checkpointer) Take(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	snap, err := c.src.Snapshot(ctx)
+	snap, err := c.src.Snapshot(ctx, c.cfg.Hold)
 	if err != nil {
 		c.fail("snapshot", err)
 		return err
 	}
 	defer c.e.Release(snap)
+	if c.cfg.Release != nil {
+		// If the write fails, the output goes on into the same
+		// transaction, which the next checkpoint commits.
+		defer c.cfg.Release()
+	}
 	c.Pauses.Observe(snap.Pause)
 	epoch := c.epoch + 1
 	backoff := 100 * time.Millisecond
@@ -142,6 +164,18 @@ func (c *Checkpointer) Take(ctx context.Context) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 10*time.Second)
+	}
+	if c.cfg.Commit != nil {
+		// Not cut short by the interval: a commit whose outcome is
+		// unknown can only be settled by a restart.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		err := c.cfg.Commit(cctx, epoch, ckpt.FileName(epoch))
+		cancel()
+		if err != nil {
+			c.fail("commit", err)
+			return fmt.Errorf("%w: %w", ErrCommit, err)
+		}
+		c.commits.Add(1)
 	}
 	c.epoch = epoch
 	c.rotate(ctx)
@@ -244,13 +278,14 @@ type CheckpointStats struct {
 	StateBytes  int64 // in-memory state it described
 	Series      int64
 	Restore     time.Duration
+	Commits     int64 // transactions committed
 	Failures    map[string]uint64
 }
 
 // Stats returns the checkpointer's metrics.
 func (c *Checkpointer) Stats() CheckpointStats {
 	s := CheckpointStats{Epoch: c.lastEpoch.Load(), Bytes: c.lastBytes.Load(), StateBytes: c.lastStateBytes.Load(),
-		Series: c.lastSeries.Load(), Restore: time.Duration(c.restoreNs.Load())}
+		Series: c.lastSeries.Load(), Restore: time.Duration(c.restoreNs.Load()), Commits: c.commits.Load()}
 	if ns := c.lastSuccess.Load(); ns != 0 {
 		s.LastSuccess = time.Unix(0, ns)
 	}
@@ -291,9 +326,8 @@ func (l *Loaded) Release() {
 // (nil if none does, or there is none), and the highest epoch present
 // (valid or not), so that new checkpoints are numbered after it. Each file
 // that fails is logged with the reason (which section, what offset, which
-// check) before the previous one is tried. Epochs above maxEpoch (when not
-// zero) are skipped: exactly-once delivery never restores a checkpoint
-// whose transaction did not commit.
+// check) before the previous one is tried. Epochs above maxEpoch are
+// skipped (math.MaxUint64: none).
 func LoadNewest(ctx context.Context, b ckpt.Backend, maxEpoch uint64, log *slog.Logger) (*Loaded, uint64, error) {
 	removed, err := b.CleanTemp(ctx)
 	if err != nil {
@@ -312,7 +346,7 @@ func LoadNewest(ctx context.Context, b ckpt.Backend, maxEpoch uint64, log *slog.
 		highest = epochs[0]
 	}
 	for _, ep := range epochs {
-		if maxEpoch != 0 && ep > maxEpoch {
+		if ep > maxEpoch {
 			continue
 		}
 		name := ckpt.FileName(ep)
@@ -352,4 +386,42 @@ func ConfigDiff(c *Checkpoint, cfg *Config) string {
 		b.WriteString("  " + l + "\n")
 	}
 	return b.String()
+}
+
+// PruneUncommitted removes the checkpoint files whose transaction never
+// committed, for exactly-once delivery: with committed > 0, every file of
+// a later epoch; with committed == 0 (no marker for id), every file
+// written exactly-once under id. Leaving them would let rotation count
+// them among the newest and remove the committed one. Files written
+// at-least-once (a service switching to exactly-once) are kept.
+func PruneUncommitted(ctx context.Context, b ckpt.Backend, committed uint64, id string, log *slog.Logger) error {
+	names, err := b.List(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot list checkpoints in %s: %w", b.Location(), err)
+	}
+	for _, ep := range checkpointEpochs(names) {
+		name := ckpt.FileName(ep)
+		if committed > 0 {
+			if ep <= committed {
+				continue
+			}
+		} else {
+			data, release, err := b.Read(ctx, name)
+			if err != nil {
+				continue // LoadNewest reports it
+			}
+			c, err := ParseCheckpoint(data)
+			ours := err == nil && c.Delivery == ExactlyOnce && c.TransactionalID == id
+			release()
+			if !ours {
+				continue
+			}
+		}
+		log.Warn("removing a checkpoint whose transaction never committed (its output was aborted; the input is read again from the committed checkpoint)",
+			"file", name, "location", b.Location(), "committed_epoch", committed)
+		if err := b.Remove(ctx, name); err != nil {
+			return fmt.Errorf("cannot remove uncommitted checkpoint %s: %w", name, err)
+		}
+	}
+	return nil
 }

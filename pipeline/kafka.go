@@ -535,8 +535,9 @@ var ErrSnapshotStopped = errors.New("snapshot: parsers did not drain in time")
 // parsers, waits until they have applied everything handed to them, copies
 // the engine's state with every partition's next offset, and lets
 // ingestion go on. Snapshot.Pause is how long ingestion waited. It also
-// works after Run has returned (the final checkpoint of a shutdown).
-func (s *Source) Snapshot(ctx context.Context) (*Snapshot, error) {
+// works after Run has returned (the final checkpoint of a shutdown). atCut
+// is passed to Engine.Snapshot.
+func (s *Source) Snapshot(ctx context.Context, atCut func()) (*Snapshot, error) {
 	t0 := time.Now()
 	s.dispatch.Lock()
 	defer s.dispatch.Unlock()
@@ -564,7 +565,7 @@ func (s *Source) Snapshot(ctx context.Context) (*Snapshot, error) {
 	for i, ps := range parts {
 		eps[i] = ps.p
 	}
-	snap := s.e.Snapshot(eps)
+	snap := s.e.Snapshot(eps, atCut)
 	for i, ps := range parts {
 		p := &snap.Partitions[i]
 		p.Topic, p.Partition, p.Next = ps.Topic, ps.Partition, ps.next.Load()

@@ -34,7 +34,7 @@ func TestKafkaCheckpointResume(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	snap, err := a.src.Snapshot(ctx)
+	snap, err := a.src.Snapshot(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

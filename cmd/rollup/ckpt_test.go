@@ -81,7 +81,8 @@ func serveUntil(t *testing.T, args ...string) (svc *service, stop func() error) 
 func consumeLines(t *testing.T, addrs []string, topic string, n int) []string {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,18 +114,23 @@ func consumeLines(t *testing.T, addrs []string, topic string, n int) []string {
 // other archives is refused with the difference; a damaged newest file
 // makes the start fall back to the previous one.
 func TestRunCheckpointRestart(t *testing.T) {
-	checkpointRestart(t, filepath.Join(t.TempDir(), "ckpt"))
+	checkpointRestart(t, filepath.Join(t.TempDir(), "ckpt"), "exactly-once")
+}
+
+// TestRunCheckpointAtLeastOnce: the same without transactions.
+func TestRunCheckpointAtLeastOnce(t *testing.T) {
+	checkpointRestart(t, filepath.Join(t.TempDir(), "ckpt"), "at-least-once")
 }
 
 // TestRunCheckpointHDFS: the same against a real HDFS (MiniDFSCluster).
 func TestRunCheckpointHDFS(t *testing.T) {
 	cl := realhdfs.Start(t)
-	checkpointRestart(t, "hdfs://"+cl.Addr()+"/rollup/ckpt")
+	checkpointRestart(t, "hdfs://"+cl.Addr()+"/rollup/ckpt", "exactly-once")
 }
 
 // checkpointRestart runs the restart scenario with checkpoints at loc;
 // the damaged-file part runs only for a local directory.
-func checkpointRestart(t *testing.T, loc string) {
+func checkpointRestart(t *testing.T, loc, delivery string) {
 	dir, local := loc, !strings.Contains(loc, "://")
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in"), kfake.SeedTopics(2, "rollups"))
 	if err != nil {
@@ -134,7 +140,7 @@ func checkpointRestart(t *testing.T, loc string) {
 	addrs := c.ListenAddrs()
 	archives := []string{"1m:sum,count,min,max,first,last", "5m:sum,count"}
 	base := []string{"--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--lateness", "10s",
-		"--metrics-listen", "", "--metadata-interval", "200ms", "--checkpoint", dir, "--checkpoint-interval", "300ms"}
+		"--metrics-listen", "", "--metadata-interval", "200ms", "--checkpoint", dir, "--checkpoint-interval", "300ms", "--delivery", delivery}
 	common := slices.Clone(base)
 	for _, a := range archives {
 		common = append(common, "--archive", a)
@@ -263,7 +269,7 @@ func checkpointRestart(t *testing.T, loc string) {
 		t.Fatalf("verify: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = runCLI(t, "", "ckpt", "inspect", dir)
-	for _, s := range []string{"delivery   at-least-once", "archive 1m 60s sum,count,min,max,first,last", "partitions 2", "  in/0  next offset ", "series     "} {
+	for _, s := range []string{"delivery   " + delivery, "archive 1m 60s sum,count,min,max,first,last", "partitions 2", "  in/0  next offset ", "series     "} {
 		if code != 0 || !strings.Contains(out, s) {
 			t.Errorf("inspect lacks %q: exit %d\n%s%s", s, code, out, errOut)
 		}

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rollupd/rollup/ckpt"
@@ -52,6 +55,10 @@ type runCmd struct {
 	CheckpointKeep     int           `help:"Checkpoint files to keep, newest first (at least 2, so a damaged one has a predecessor)." default:"3" env:"ROLLUP_CHECKPOINT_KEEP"`
 	CheckpointDiscard  bool          `help:"Start from scratch even if a checkpoint exists (its open windows are lost; partitions start per --start). Needed to change the archives of a service that has checkpoints." env:"ROLLUP_CHECKPOINT_DISCARD"`
 	CheckpointRequire  bool          `help:"Refuse to start without a usable checkpoint (e.g. when the checkpoint disk is not mounted)." env:"ROLLUP_CHECKPOINT_REQUIRE"`
+	Delivery           string        `help:"Output guarantee: exactly-once (the default with --checkpoint: the rollups between two checkpoints go out in one Kafka transaction with a marker in --marker-topic; read_committed readers see each rollup once through any crash, at each checkpoint, so --checkpoint-interval is also their latency) or at-least-once (the only choice without --checkpoint, and for brokers without transactions: after a crash, rollups since the last checkpoint are sent again)." enum:",exactly-once,at-least-once" default:"" env:"ROLLUP_DELIVERY"`
+	TransactionalID    string        `help:"Transactional id of the output producer with exactly-once delivery; it must stay the same across restarts and differ between services. Default: derived from --checkpoint and the input topics." env:"ROLLUP_TRANSACTIONAL_ID" placeholder:"ID"`
+	MarkerTopic        string        `help:"Topic of the commit markers of exactly-once delivery (created when missing: one partition, compacted; services with different transactional ids share it)." default:"rollup-commits" env:"ROLLUP_MARKER_TOPIC" placeholder:"NAME"`
+	TransactionTimeout time.Duration `help:"Transaction timeout of exactly-once delivery; it must exceed --checkpoint-interval plus the time to write a checkpoint, and not exceed the brokers' transaction.max.timeout.ms (15m by default). Default: --checkpoint-interval + 1m." default:"0s" env:"ROLLUP_TRANSACTION_TIMEOUT"`
 	DryRun             bool          `help:"Validate the configuration, print it and exit." env:"ROLLUP_DRY_RUN"`
 
 	kafkaSecurity `embed:""`
@@ -67,6 +74,10 @@ type runConfig struct {
 	// flushOnExit closes open windows at shutdown (partial rollups):
 	// for the demo. The service keeps them for the checkpoint instead.
 	flushOnExit bool
+	// exactlyOnce: transactional output; txnID and txnTimeout then set.
+	exactlyOnce bool
+	txnID       string
+	txnTimeout  time.Duration
 }
 
 // parseArchiveRoute splits "STEP:AGGS[:topic=NAME]".
@@ -165,6 +176,9 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 		if r.CheckpointRequire {
 			return nil, errors.New("--checkpoint-require needs --checkpoint")
 		}
+		if r.Delivery == "exactly-once" {
+			return nil, errors.New("--delivery exactly-once needs --checkpoint: the marker of each transaction names a checkpoint")
+		}
 	} else {
 		if r.CheckpointInterval < 100*time.Millisecond {
 			return nil, fmt.Errorf("--checkpoint-interval %s is below the minimum of 100ms", r.CheckpointInterval)
@@ -174,6 +188,30 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 		}
 		if r.CheckpointDiscard && r.CheckpointRequire {
 			return nil, errors.New("--checkpoint-discard and --checkpoint-require contradict each other")
+		}
+		rc.exactlyOnce = r.Delivery != "at-least-once"
+		if rc.exactlyOnce {
+			rc.txnID = r.TransactionalID
+			if rc.txnID == "" {
+				src := strings.Join(r.Topic, ",")
+				if r.TopicRegex != "" {
+					src = "regex:" + r.TopicRegex
+				}
+				rc.txnID = fmt.Sprintf("rollup-%016x", xxhash.Sum64String(r.Checkpoint+"\x00"+src))
+			}
+			rc.txnTimeout = r.TransactionTimeout
+			if rc.txnTimeout == 0 {
+				rc.txnTimeout = r.CheckpointInterval + time.Minute
+			}
+			if rc.txnTimeout < r.CheckpointInterval+10*time.Second {
+				return nil, fmt.Errorf("--transaction-timeout %s must exceed --checkpoint-interval %s by at least 10s: a transaction stays open from one checkpoint to the next, and the broker aborts it after its timeout", rc.txnTimeout, r.CheckpointInterval)
+			}
+			if r.MarkerTopic == "" {
+				return nil, errors.New("--marker-topic is empty")
+			}
+			if slices.Contains(r.Topic, r.MarkerTopic) || slices.Contains(rc.topics, r.MarkerTopic) {
+				return nil, fmt.Errorf("--marker-topic %s is also an input or output topic", r.MarkerTopic)
+			}
 		}
 		if strings.HasPrefix(r.Checkpoint, "hdfs://") {
 			if err := hdfs.ValidateLocation(r.Checkpoint); err != nil {
@@ -229,21 +267,36 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.MetadataMaxAge(r.MetadataInterval),
 		kgo.MetadataMinAge(min(r.MetadataInterval, 5*time.Second)),
-	}, rc.kafkaOpts...)...)
+	}, append(rc.kafkaOpts, txnOpts(rc)...)...)...)
 	if err != nil {
 		return fmt.Errorf("cannot create Kafka producer: %w", err)
 	}
 	defer producer.Close()
+	// A record the client gives up on is a lost rollup at-least-once; in
+	// a transaction it makes the transaction unable to commit, so the
+	// service stops and restarts from the last committed checkpoint.
+	fatal := make(chan error, 1)
+	raise := func(err error) {
+		select {
+		case fatal <- err:
+		default:
+		}
+	}
 	outErrs := pipeline.NewThrottle(5, 10*time.Second)
 	out, err := emit.NewKafkaOutput(emit.KafkaConfig{
 		Client: producer, Format: rc.kafkaFormat, Options: emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags},
 		Topics: rc.topics, RecordBytes: r.OutputRecordBytes,
 		OnError: func(topic string, partition int32, err error) {
+			if rc.exactlyOnce {
+				raise(fmt.Errorf("output record to %s/%d failed inside a transaction: %w", topic, partition, err))
+				return
+			}
 			if ok, suppressed := outErrs.Allow(time.Now()); ok {
 				log.Error("output record lost: the client gave up producing it", "topic", topic, "partition", partition,
 					"error", err, "suppressed_since_last", suppressed)
 			}
 		},
+		MaxHeldBytes: r.ProduceBufferBytes,
 	})
 	if err != nil {
 		return err
@@ -282,6 +335,40 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	}
 	defer consumer.Close()
 
+	var txn *pipeline.Transactions
+	var committed uint64
+	if rc.exactlyOnce {
+		readerOpts := append([]kgo.Opt{kgo.SeedBrokers(r.Brokers...), kgo.ClientID("rollup"), kgo.WithLogger(kafkaLog)}, rc.kafkaOpts...)
+		if txn, err = pipeline.NewTransactions(producer, rc.txnID, r.MarkerTopic, readerOpts); err != nil {
+			return err
+		}
+		// Fences a previous instance (aborting its unfinished
+		// transaction) and reads the last committed epoch.
+		for attempt := 1; ; attempt++ {
+			ictx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			committed, err = txn.Init(ictx)
+			cancel()
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			if attempt == 1 || attempt%10 == 0 {
+				log.Warn("waiting to initialize transactions", "transactional_id", rc.txnID, "marker_topic", r.MarkerTopic, "attempt", attempt, "error", err)
+				sdNotify("STATUS=waiting to initialize transactions: " + err.Error())
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
+			}
+		}
+		log.Info("exactly-once delivery", "transactional_id", rc.txnID, "marker_topic", r.MarkerTopic,
+			"committed_epoch", committed, "transaction_timeout", rc.txnTimeout,
+			"note", "read_committed readers see rollups at each checkpoint (--checkpoint-interval)")
+	}
+
 	cfg := rc.engine
 	eng, err := pipeline.NewWithOutput(cfg, pipeline.KafkaOutput(out))
 	if err != nil {
@@ -300,7 +387,13 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		t0 := time.Now()
 		var loaded *pipeline.Loaded
 		var highest uint64
-		backend, loaded, highest, err = loadCheckpoint(ctx, log, r.Checkpoint)
+		var prune func(context.Context, ckpt.Backend) error
+		if rc.exactlyOnce {
+			prune = func(ctx context.Context, b ckpt.Backend) error {
+				return pipeline.PruneUncommitted(ctx, b, committed, rc.txnID, log)
+			}
+		}
+		backend, loaded, highest, err = loadCheckpoint(ctx, log, r.Checkpoint, prune)
 		if err != nil {
 			eng.Stop()
 			if ctx.Err() != nil {
@@ -309,7 +402,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 			return err
 		}
 		defer backend.Close()
-		lastEpoch = highest
+		lastEpoch = max(highest, committed)
 		switch {
 		case loaded != nil && r.CheckpointDiscard:
 			log.Warn("--checkpoint-discard: starting from scratch; the checkpoint's open windows are dropped", "file", loaded.Name)
@@ -328,6 +421,10 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 			}
 			scfg.Restore = ck.Partitions
 			restoredEpoch, restoreTook = ck.Epoch, time.Since(t0)
+			if rc.exactlyOnce && ck.Epoch < committed {
+				log.Error("the checkpoint of the last committed transaction is missing or damaged; resuming from an older one, so the rollups committed in between are sent again",
+					"committed_epoch", committed, "restored_epoch", ck.Epoch)
+			}
 			c := eng.Counters()
 			log.Info("restored checkpoint", "file", loaded.Name, "location", backend.Location(), "epoch", ck.Epoch,
 				"written", ck.Created.UTC().Format(time.RFC3339), "series", c.Series, "partitions", len(ck.Partitions),
@@ -337,6 +434,10 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 			eng.Stop()
 			return fmt.Errorf("--checkpoint-require: no usable checkpoint in %s", backend.Location())
 		default:
+			if rc.exactlyOnce && committed > 0 {
+				log.Error("transactions were committed but no usable checkpoint is left; starting from scratch, so rollups already committed are sent again",
+					"committed_epoch", committed, "location", backend.Location())
+			}
 			log.Info("no checkpoint to restore; starting from scratch", "location", backend.Location())
 		}
 	}
@@ -347,11 +448,16 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	}
 	svc := &service{engine: eng, source: src, output: out, ckptLocation: r.Checkpoint, start: time.Now()}
 	if backend != nil {
-		svc.ckpt, err = pipeline.NewCheckpointer(pipeline.CheckpointerConfig{
+		ccfg := pipeline.CheckpointerConfig{
 			Backend: backend, BackendName: backendName(r.Checkpoint), Keep: r.CheckpointKeep,
 			Interval: r.CheckpointInterval, Delivery: pipeline.AtLeastOnce, Log: log,
 			FlushOutput: out.Flush,
-		}, eng, src, lastEpoch)
+		}
+		if rc.exactlyOnce {
+			ccfg.Delivery, ccfg.TransactionalID, ccfg.FlushOutput = pipeline.ExactlyOnce, rc.txnID, nil
+			ccfg.Hold, ccfg.Release, ccfg.Commit = out.Hold, out.Release, txn.Commit
+		}
+		svc.ckpt, err = pipeline.NewCheckpointer(ccfg, eng, src, lastEpoch)
 		if err != nil {
 			eng.Stop()
 			return err
@@ -385,7 +491,9 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	go func() {
 		defer close(ckptDone)
 		if svc.ckpt != nil {
-			svc.ckpt.Run(ckptCtx)
+			if err := svc.ckpt.Run(ckptCtx); err != nil {
+				raise(err)
+			}
 		}
 	}()
 	log.Info("rollup running", "brokers", r.Brokers, "topics", r.Topic, "topic_regex", r.TopicRegex,
@@ -427,7 +535,11 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		go svc.watchdog(ctx, log, iv)
 	}
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case err := <-fatal:
+		return stopAfterFatal(log, err, r.ShutdownTimeout, stopSrc, srcDone, stopCkpt, ckptDone, eng, out)
+	}
 	deadline := time.Now().Add(r.ShutdownTimeout)
 	log.Info("shutting down: stopping fetches", "timeout", r.ShutdownTimeout)
 	sdNotify("STOPPING=1")
@@ -503,18 +615,58 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	return nil
 }
 
+// stopAfterFatal stops a service whose transaction failed: nothing more is
+// committed (the open transaction is aborted when the producer closes), and
+// the error makes the process exit non-zero so that the supervisor
+// restarts it from the last committed checkpoint, which brings the output
+// back in step with the state.
+func stopAfterFatal(log *slog.Logger, cause error, timeout time.Duration, stopSrc func(), srcDone <-chan struct{},
+	stopCkpt func(), ckptDone <-chan struct{}, eng *pipeline.Engine, out *emit.KafkaOutput) error {
+	log.Error("stopping: the output transaction failed; restart to resume from the last committed checkpoint", "error", cause)
+	sdNotify("STOPPING=1")
+	deadline := time.After(timeout)
+	stopSrc()
+	stopCkpt()
+	out.Release() // shards waiting on held output must not block the stop
+	engDone := make(chan error, 1)
+	go func() {
+		<-srcDone
+		<-ckptDone
+		engDone <- eng.Stop()
+	}()
+	select {
+	case <-engDone:
+	case <-deadline:
+		log.Error("engine did not stop in time after the failed transaction", "timeout", timeout)
+	}
+	return fmt.Errorf("output transaction failed (restart resumes from the last committed checkpoint): %w", cause)
+}
+
+// txnOpts are the producer options of exactly-once delivery.
+func txnOpts(rc *runConfig) []kgo.Opt {
+	if !rc.exactlyOnce {
+		return nil
+	}
+	return []kgo.Opt{kgo.TransactionalID(rc.txnID), kgo.TransactionTimeout(rc.txnTimeout)}
+}
+
 // loadCheckpoint opens the checkpoint backend at loc and reads its newest
 // valid checkpoint (nil if none). A backend that cannot be reached (the
 // namenode down, the disk not mounted yet) is waited for until ctx ends:
 // starting without the state it holds would lose or repeat rollups, and
 // systemd would only restart us.
-func loadCheckpoint(ctx context.Context, log *slog.Logger, loc string) (ckpt.Backend, *pipeline.Loaded, uint64, error) {
+func loadCheckpoint(ctx context.Context, log *slog.Logger, loc string, prune func(context.Context, ckpt.Backend) error) (ckpt.Backend, *pipeline.Loaded, uint64, error) {
 	for attempt := 1; ; attempt++ {
 		b, err := openCheckpointBackend(loc)
+		if err == nil && prune != nil {
+			if err = prune(ctx, b); err != nil {
+				b.Close()
+			}
+		}
 		if err == nil {
 			var loaded *pipeline.Loaded
 			var highest uint64
-			if loaded, highest, err = pipeline.LoadNewest(ctx, b, 0, log); err == nil {
+			if loaded, highest, err = pipeline.LoadNewest(ctx, b, math.MaxUint64, log); err == nil {
 				return b, loaded, highest, nil
 			}
 			b.Close()

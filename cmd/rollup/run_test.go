@@ -46,6 +46,11 @@ func TestRunDryRun(t *testing.T) {
 		{[]string{"--topic", "x", "--archive", "1h30m:sum"}, "archive 1h30m"},
 		{[]string{"--topic", "x", "--output-record-bytes", "10"}, "below the minimum of 1024"},
 		{[]string{"--topic", "x", "--archive", "1m:sum:topic="}, "empty topic="},
+		{[]string{"--topic", "x", "--delivery", "exactly-once"}, "--delivery exactly-once needs --checkpoint"},
+		{[]string{"--topic", "x", "--checkpoint", "/tmp/x", "--transaction-timeout", "30s"}, "--transaction-timeout 30s must exceed --checkpoint-interval 1m0s"},
+		{[]string{"--topic", "x", "--checkpoint", "/tmp/x", "--marker-topic", "x"}, "--marker-topic x is also an input or output topic"},
+		{[]string{"--topic", "x", "--checkpoint", "s3://b/x"}, `unknown scheme "s3"`},
+		{[]string{"--topic", "x", "--checkpoint", "hdfs:///x"}, "--checkpoint: "},
 	} {
 		code, _, errOut := runCLI(t, "", append([]string{"run", "--dry-run"}, c.args...)...)
 		if code == 0 || !strings.Contains(errOut, c.msg) {
