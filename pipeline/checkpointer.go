@@ -46,6 +46,11 @@ type CheckpointerConfig struct {
 	Hold, Release func()
 	Commit        func(ctx context.Context, epoch uint64, file string) error
 	Log           *slog.Logger
+	// Hook, if set, is called at the points a crash is most likely to do
+	// harm: "cut" (inside the pause, after the state is copied), "written"
+	// (the file is in place, the transaction not committed) and
+	// "committed". Fault-injection tests kill the process there.
+	Hook func(point string)
 }
 
 // ErrCommit wraps the error of a transaction that did not commit.
@@ -135,7 +140,16 @@ func (c *Checkpointer) Run(ctx context.Context) error {
 func (c *Checkpointer) Take(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	snap, err := c.src.Snapshot(ctx, c.cfg.Hold)
+	atCut := c.cfg.Hold
+	if c.cfg.Hook != nil {
+		atCut = func() {
+			if c.cfg.Hold != nil {
+				c.cfg.Hold()
+			}
+			c.cfg.Hook("cut")
+		}
+	}
+	snap, err := c.src.Snapshot(ctx, atCut)
 	if err != nil {
 		c.fail("snapshot", err)
 		return err
@@ -165,6 +179,7 @@ func (c *Checkpointer) Take(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 10*time.Second)
 	}
+	c.hook("written")
 	if c.cfg.Commit != nil {
 		// Not cut short by the interval: a commit whose outcome is
 		// unknown can only be settled by a restart.
@@ -176,6 +191,7 @@ func (c *Checkpointer) Take(ctx context.Context) error {
 			return fmt.Errorf("%w: %w", ErrCommit, err)
 		}
 		c.commits.Add(1)
+		c.hook("committed")
 	}
 	c.epoch = epoch
 	c.rotate(ctx)
@@ -213,6 +229,12 @@ func (c *Checkpointer) write(ctx context.Context, snap *Snapshot, epoch uint64) 
 	c.log.Info("checkpoint written", "epoch", epoch, "file", name, "bytes", size, "series", snap.Series(),
 		"pause", snap.Pause.Round(time.Microsecond), "write", took.Round(time.Millisecond))
 	return nil
+}
+
+func (c *Checkpointer) hook(point string) {
+	if c.cfg.Hook != nil {
+		c.cfg.Hook(point)
+	}
 }
 
 // failReason names an error for the failures metric.

@@ -8,10 +8,13 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -457,6 +460,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 			ccfg.Delivery, ccfg.TransactionalID, ccfg.FlushOutput = pipeline.ExactlyOnce, rc.txnID, nil
 			ccfg.Hold, ccfg.Release, ccfg.Commit = out.Hold, out.Release, txn.Commit
 		}
+		ccfg.Hook = crashHook(log)
 		svc.ckpt, err = pipeline.NewCheckpointer(ccfg, eng, src, lastEpoch)
 		if err != nil {
 			eng.Stop()
@@ -640,6 +644,40 @@ func stopAfterFatal(log *slog.Logger, cause error, timeout time.Duration, stopSr
 		log.Error("engine did not stop in time after the failed transaction", "timeout", timeout)
 	}
 	return fmt.Errorf("output transaction failed (restart resumes from the last committed checkpoint): %w", cause)
+}
+
+// crashHook reads ROLLUP_TEST_KILL_AT=POINT:N (POINT: cut, written or
+// committed; see pipeline.CheckpointerConfig.Hook): the process kills
+// itself with SIGKILL the Nth time a checkpoint reaches POINT. It exists
+// for the chaos tests, which need crashes at the moments that matter
+// most; it is not a flag because no operator should set it.
+func crashHook(log *slog.Logger) func(string) {
+	spec := os.Getenv("ROLLUP_TEST_KILL_AT")
+	if spec == "" {
+		return nil
+	}
+	point, nStr, _ := strings.Cut(spec, ":")
+	n, err := strconv.Atoi(nStr)
+	if err != nil || n < 1 {
+		log.Error("ignoring ROLLUP_TEST_KILL_AT: want POINT:N", "value", spec)
+		return nil
+	}
+	log.Warn("fault injection: this process will kill itself", "point", point, "at", n)
+	var mu sync.Mutex
+	seen := 0
+	return func(p string) {
+		if p != point {
+			return
+		}
+		mu.Lock()
+		seen++
+		hit := seen == n
+		mu.Unlock()
+		if hit {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}
 }
 
 // txnOpts are the producer options of exactly-once delivery.

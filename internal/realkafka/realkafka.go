@@ -979,3 +979,45 @@ func writeFileAtomic(path string, data []byte) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// CreateTopic creates topic with the given partitions through cl (any
+// client of the broker) and returns once every partition has a leader:
+// CreateTopics answers when the controller has committed the topic, and a
+// produce before the leader is elected stalls for franz-go's metadata
+// minimum age (up to 5 s).
+func CreateTopic(t testing.TB, cl *kgo.Client, topic string, partitions int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic = topic
+	rt.NumPartitions = partitions
+	rt.ReplicationFactor = 1
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10_000
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("create topic %q: %v", topic, err)
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		t.Fatalf("create topic %q: %v", topic, err)
+	}
+	for {
+		mreq := kmsg.NewPtrMetadataRequest()
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr(topic)
+		mreq.Topics = append(mreq.Topics, mt)
+		mresp, err := mreq.RequestWith(ctx, cl)
+		if err == nil && len(mresp.Topics) == 1 && mresp.Topics[0].ErrorCode == 0 &&
+			len(mresp.Topics[0].Partitions) == int(partitions) && !slices.ContainsFunc(mresp.Topics[0].Partitions,
+			func(p kmsg.MetadataResponseTopicPartition) bool { return p.Leader < 0 || p.ErrorCode != 0 }) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("topic %q has no leader for every partition within 30 s (last error %v)", topic, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -313,44 +313,7 @@ func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 
 func createTopic(t testing.TB, cl *kgo.Client, topic string) {
 	t.Helper()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic = topic
-	rt.NumPartitions = 1
-	rt.ReplicationFactor = 1
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 10_000
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatalf("create topic %q: %v", topic, err)
-	}
-	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
-		t.Fatalf("create topic %q: %v", topic, err)
-	}
-
-	// CreateTopics returns once the controller has committed the topic;
-	// the broker becomes its leader a moment later. A produce in between
-	// fails with a retriable error, and franz-go's retry waits for a
-	// metadata refresh (up to its 5 s metadata min age), so wait here.
-	for {
-		mreq := kmsg.NewPtrMetadataRequest()
-		mt := kmsg.NewMetadataRequestTopic()
-		mt.Topic = kmsg.StringPtr(topic)
-		mreq.Topics = append(mreq.Topics, mt)
-		mresp, err := mreq.RequestWith(ctx, cl)
-		if err == nil && len(mresp.Topics) == 1 && mresp.Topics[0].ErrorCode == 0 &&
-			len(mresp.Topics[0].Partitions) == 1 && mresp.Topics[0].Partitions[0].Leader >= 0 &&
-			mresp.Topics[0].Partitions[0].ErrorCode == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("topic %q has no leader within 30 s (last error %v)", topic, err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	realkafka.CreateTopic(t, cl, topic, 1)
 }
 
 // produceFlush produces values into the open transaction and flushes them.
