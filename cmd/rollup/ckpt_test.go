@@ -213,10 +213,14 @@ func checkpointRestart(t *testing.T, loc, delivery string) {
 	svc.writeMetrics(&pw)
 	for _, m := range []string{"rollup_checkpoint_pause_seconds_bucket{le=\"+Inf\"} ", "rollup_checkpoint_write_seconds_count ",
 		"rollup_checkpoint_bytes ", "rollup_checkpoint_epoch ", "rollup_checkpoint_last_success_timestamp_seconds ",
-		`rollup_checkpoint_failures_total{backend="` + backendName(loc) + `",reason="write"} 0`} {
+		`rollup_checkpoint_failures_total{backend="` + backendName(loc) + `",reason="write"} 0`,
+		`rollup_transactions_total{result="aborted"} 0`} {
 		if !strings.Contains(string(pw.Bytes()), m) {
 			t.Errorf("metrics lack %s", m)
 		}
+	}
+	if delivery == "exactly-once" && strings.Contains(string(pw.Bytes()), `rollup_transactions_total{result="committed"} 0`) {
+		t.Errorf("no transaction committed")
 	}
 	if strings.Contains(string(pw.Bytes()), "rollup_checkpoint_restore_seconds 0\n") || strings.Contains(string(pw.Bytes()), "rollup_checkpoint_pause_seconds_count 0\n") {
 		t.Errorf("restore or pause not recorded:\n%s", pw.Bytes())

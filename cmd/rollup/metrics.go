@@ -140,9 +140,14 @@ func (s *service) writeCheckpointMetrics(w *pipeline.PromWriter) {
 	w.Sample("rollup_checkpoint_restore_seconds", st.Restore.Seconds())
 	w.Family("rollup_checkpoint_failures_total", "Failed checkpoint attempts, by backend and reason (retried with backoff; the last good checkpoint stays).", "counter")
 	backend := backendName(s.ckptLocation)
-	for _, reason := range []string{"snapshot", "output", "write", "no_space", "permission", "timeout"} {
+	for _, reason := range []string{"snapshot", "output", "write", "no_space", "permission", "timeout", "commit"} {
 		w.SampleUint("rollup_checkpoint_failures_total", st.Failures[reason], "backend", backend, "reason", reason)
 	}
+	w.Family("rollup_transactions_total", "Output transactions of exactly-once delivery, by result (aborted: the commit failed and the service stopped to resume from the last committed checkpoint).", "counter")
+	w.Sample("rollup_transactions_total", float64(st.Commits), "result", "committed")
+	w.SampleUint("rollup_transactions_total", st.Failures["commit"], "result", "aborted")
+	w.Family("rollup_output_held_bytes", "Output held back while a checkpoint's transaction commits (exactly-once).", "gauge")
+	w.Sample("rollup_output_held_bytes", float64(s.output.HeldBytes()))
 }
 
 // writeHistogram writes an emit.Histogram as a Prometheus histogram.
