@@ -163,15 +163,22 @@ func (c *Checkpointer) Take(ctx context.Context) error {
 	c.Pauses.Observe(snap.Pause)
 	epoch := c.epoch + 1
 	backoff := 100 * time.Millisecond
+	var cause error // the last failure that was not the deadline
 	for attempt := 1; ; attempt++ {
 		err = c.write(ctx, snap, epoch)
 		if err == nil {
 			break
 		}
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			cause = err
+		}
 		if ctx.Err() != nil {
+			if cause == nil {
+				cause = err
+			}
 			c.log.Error("checkpoint abandoned; the previous one stays in place", "epoch", epoch, "attempts", attempt,
-				"location", c.cfg.Backend.Location(), "error", err)
-			return err
+				"location", c.cfg.Backend.Location(), "error", cause)
+			return cause
 		}
 		select {
 		case <-ctx.Done():

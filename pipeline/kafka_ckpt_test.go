@@ -3,11 +3,20 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
 	"slices"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/rollupd/rollup/ckpt"
 )
 
 // TestKafkaCheckpointResume: a service stopped after a checkpoint and a new
@@ -73,4 +82,82 @@ func TestKafkaCheckpointResume(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("rollups of the two runs differ from offline: got %d, want %d\n%s", len(got), len(want), firstDiff(got, want))
 	}
+}
+
+// failingBackend is an FS whose writes fail while fail is set, as a full
+// disk makes them.
+type failingBackend struct {
+	*ckpt.FS
+	fail atomic.Bool
+}
+
+func (f *failingBackend) Write(ctx context.Context, name string, write func(io.Writer) error) error {
+	if f.fail.Load() {
+		return fmt.Errorf("cannot write %s: %w", name, syscall.ENOSPC)
+	}
+	return f.FS.Write(ctx, name, write)
+}
+
+// TestCheckpointerBackendFailure: a full disk fails checkpoints (counted,
+// retried until the attempt's time is up) but ingestion goes on, the last
+// good checkpoint stays loadable, and checkpoints resume when the disk
+// has room again.
+func TestCheckpointerBackendFailure(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "out"))
+	clock := newTestClock(time.Unix(1700003600, 0))
+	cfg := testConfig(t, 2, 10*time.Second, "1m:sum,count")
+	cfg.Now = clock.now
+	r := startRig(t, c, cfg, SourceConfig{Topics: []string{"in"}})
+	fs, err := ckpt.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &failingBackend{FS: fs}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cp, err := NewCheckpointer(CheckpointerConfig{Backend: b, Log: log, FlushOutput: r.out.Flush}, r.e, r.src, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := genRecords(4, 30, []string{"in"}, 1)
+	read := func(n int) {
+		waitFor(t, fmt.Sprintf("%d records read", n), func() bool {
+			ps := r.src.Partitions()
+			return len(ps) == 1 && ps[0].Records == int64(n)
+		})
+	}
+	r.produceRecords(recs[:40])
+	read(40)
+	ctx := context.Background()
+	if err := cp.Take(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.fail.Store(true)
+	tctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	err = cp.Take(tctx)
+	cancel()
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Take on a full disk: %v", err)
+	}
+	if st := cp.Stats(); st.Failures["no_space"] == 0 || st.Epoch != 1 {
+		t.Fatalf("failure not counted or epoch moved: %+v", st)
+	}
+	r.produceRecords(recs[40:80]) // ingestion goes on
+	read(80)
+	loaded, _, err := LoadNewest(ctx, b, math.MaxUint64, log)
+	if err != nil || loaded == nil || loaded.Checkpoint.Epoch != 1 {
+		t.Fatalf("last good checkpoint not loadable: %v %v", loaded, err)
+	}
+	if got := loaded.Checkpoint.Partitions[0].Next; got != 40 {
+		t.Fatalf("last good checkpoint at offset %d, want 40", got)
+	}
+	loaded.Release()
+	b.fail.Store(false)
+	if err := cp.Take(ctx); err != nil {
+		t.Fatal(err)
+	}
+	loaded, _, _ = LoadNewest(ctx, b, math.MaxUint64, log)
+	if loaded.Checkpoint.Epoch != 2 || loaded.Checkpoint.Partitions[0].Next != 80 {
+		t.Fatalf("after the disk recovered: epoch %d offset %d", loaded.Checkpoint.Epoch, loaded.Checkpoint.Partitions[0].Next)
+	}
+	loaded.Release()
 }
