@@ -174,6 +174,7 @@ func ConfigText(cfg *Config) string {
 func Fingerprint(text string) uint64 { return xxhash.Sum64String(text) }
 
 const (
+	maxShards      = 1 << 16 // far above Config's 1024, far below a hostile count
 	metaFixed      = 64
 	partitionBytes = 48
 )
@@ -287,6 +288,9 @@ func ParseCheckpoint(data []byte) (*Checkpoint, error) {
 	}
 	c.Config = string(m[metaFixed : metaFixed+tl])
 	c.TransactionalID = string(m[metaFixed+tl : metaFixed+tl+il])
+	if c.Shards < 1 || c.Shards > maxShards {
+		return nil, bad(meta, "%d shards, want 1..%d", c.Shards, maxShards)
+	}
 	if Fingerprint(c.Config) != c.Fingerprint {
 		return nil, bad(meta, "fingerprint does not match the configuration text")
 	}
@@ -365,7 +369,10 @@ const notMine = math.MaxUint32
 // restore loads the series of c that route to shard i of n, with their
 // idle ages and aggregates.
 func (w *shardWorker) restore(c *Checkpoint, i, n int) error {
-	trans := make([][]uint32, c.Shards) // old shard -> old index -> new index+1
+	// Old shard -> old index -> new index+1 (or notMine). Paged, so that
+	// a sparse table (many series expired) or a hostile file costs pages
+	// only where indexes are.
+	trans := make([]shard.Paged[uint32], c.Shards)
 	secs := c.file.Sections
 	for k := range secs {
 		s := &secs[k]
@@ -379,14 +386,12 @@ func (w *shardWorker) restore(c *Checkpoint, i, n int) error {
 		case ckpt.KindSeries:
 			t := &trans[s.Scope]
 			err := shard.ReadSeries(s.Data, s.Count, func(idx uint32, key []byte) error {
-				if int(idx) >= len(*t) {
-					*t = append(*t, make([]uint32, int(idx)+1-len(*t))...)
-				}
-				if (*t)[idx] != 0 {
+				slot := t.At(idx)
+				if *slot != 0 {
 					return fmt.Errorf("series index %d listed twice", idx)
 				}
 				if n > 1 && shard.ShardOf(shard.RouteHash(key), n) != i {
-					(*t)[idx] = notMine
+					*slot = notMine
 					return nil
 				}
 				if !shard.ValidKey(key) {
@@ -400,7 +405,7 @@ func (w *shardWorker) restore(c *Checkpoint, i, n int) error {
 				if err != nil {
 					return err
 				}
-				(*t)[idx] = ni + 1
+				*slot = ni + 1
 				return nil
 			})
 			if err != nil {
@@ -409,14 +414,14 @@ func (w *shardWorker) restore(c *Checkpoint, i, n int) error {
 		}
 	}
 	lookup := func(scope, idx uint32) (uint32, bool, error) {
-		t := trans[scope]
-		if int(idx) >= len(t) || t[idx] == 0 {
+		v := trans[scope].Get(idx)
+		if v == nil || *v == 0 {
 			return 0, false, fmt.Errorf("shard %d: state of series index %d, which the series section does not list", scope, idx)
 		}
-		if t[idx] == notMine {
+		if *v == notMine {
 			return 0, false, nil
 		}
-		return t[idx] - 1, true, nil
+		return *v - 1, true, nil
 	}
 	for k := range secs {
 		s := &secs[k]
