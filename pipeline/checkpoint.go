@@ -374,6 +374,16 @@ func (w *shardWorker) restore(c *Checkpoint, i, n int) error {
 	// only where indexes are.
 	trans := make([]shard.Paged[uint32], c.Shards)
 	secs := c.file.Sections
+	var total uint64
+	for k := range secs {
+		if secs[k].Kind == ckpt.KindSeries {
+			// Counted by what the section can hold, not what it
+			// claims, so a hostile count cannot reserve memory.
+			total += min(secs[k].Count, uint64(len(secs[k].Data)/shard.SeriesRecordSize))
+		}
+	}
+	// Series spread evenly by hash; a little slack for the spread.
+	w.table.Reserve(int(total/uint64(n) + total/uint64(8*n) + 16))
 	for k := range secs {
 		s := &secs[k]
 		switch s.Kind {
@@ -397,13 +407,12 @@ func (w *shardWorker) restore(c *Checkpoint, i, n int) error {
 				if !shard.ValidKey(key) {
 					return fmt.Errorf("series index %d: key %.64q is not a canonical series key", idx, key)
 				}
-				h := shard.Hash(key)
-				if _, dup := w.table.Lookup(h, key); dup {
-					return fmt.Errorf("series %.64q listed twice", key)
-				}
-				ni, err := w.table.Insert(h, key)
+				ni, dup, err := w.table.InsertUnique(shard.Hash(key), key)
 				if err != nil {
 					return err
+				}
+				if dup {
+					return fmt.Errorf("series %.64q listed twice", key)
 				}
 				*slot = ni + 1
 				return nil

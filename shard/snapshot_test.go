@@ -70,3 +70,27 @@ func FuzzReadSeries(f *testing.F) {
 		})
 	})
 }
+
+func TestInsertUniqueAndReserve(t *testing.T) {
+	// Every key collides: the probe sequence must compare keys.
+	tb := NewTable(func([]byte) uint64 { return 42 })
+	tb.Reserve(100)
+	slots := len(tb.slots)
+	for i := range 100 {
+		key := AppendKey(nil, fmt.Appendf(nil, "m%d", i), nil)
+		idx, dup, err := tb.InsertUnique(42, key)
+		if err != nil || dup || idx != uint32(i) {
+			t.Fatalf("insert %d: idx %d dup %v err %v", i, idx, dup, err)
+		}
+	}
+	if len(tb.slots) != slots {
+		t.Fatalf("table grew from %d to %d slots after Reserve(100)", slots, len(tb.slots))
+	}
+	key := AppendKey(nil, []byte("m57"), nil)
+	if idx, dup, _ := tb.InsertUnique(42, key); !dup || idx != 57 {
+		t.Fatalf("duplicate not found: idx %d dup %v", idx, dup)
+	}
+	if tb.Len() != 100 {
+		t.Fatalf("%d series", tb.Len())
+	}
+}

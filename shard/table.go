@@ -143,6 +143,38 @@ func (t *Table) Insert(hash uint64, key []byte) (uint32, error) {
 	return idx, nil
 }
 
+// Reserve grows the table to hold n series without growing again (a
+// restore knows how many series it will insert).
+func (t *Table) Reserve(n int) {
+	for n*8 > len(t.slots)*maxLoad {
+		t.grow()
+	}
+}
+
+// InsertUnique adds key unless it is present, in one probe sequence
+// (Lookup then Insert would walk it twice). dup reports a key already
+// present, whose index is returned.
+func (t *Table) InsertUnique(hash uint64, key []byte) (idx uint32, dup bool, err error) {
+	if len(key) > MaxKeyLen {
+		return 0, false, ErrKeyTooLong
+	}
+	fp := fingerprint(hash)
+	mask := uint64(len(t.slots) - 1)
+	for i := t.home(fp); ; i = (i + 1) & mask {
+		s := t.slots[i]
+		if s == 0 {
+			break
+		}
+		if uint32(s>>32) == fp {
+			if j := uint32(s) - 1; bytes.Equal(t.Key(j), key) {
+				return j, true, nil
+			}
+		}
+	}
+	idx, err = t.Insert(hash, key)
+	return idx, false, err
+}
+
 // place puts slot value s at the first free slot from its home.
 func (t *Table) place(s uint64) {
 	mask := uint64(len(t.slots) - 1)
