@@ -28,6 +28,19 @@
 // watermark for /metrics. When its context ends it stops fetching and
 // applies everything already fetched before returning.
 //
+// Checkpoints (checkpoint.go, checkpointer.go): Source.Snapshot takes a
+// consistent cut (dispatch to the parsers pauses, they drain, every shard
+// copies its state in its own goroutine, ingestion resumes);
+// WriteCheckpoint frames the copy for package ckpt; Engine.Restore loads
+// one onto any shard count; a Checkpointer takes them at an interval,
+// writes them in the background and keeps the newest few. Exactly-once
+// output (txn.go): the output is held from the cut until the epoch's
+// Kafka transaction commits with its marker record.
+//
+// Service (service.go) is the lifecycle of `rollup run`: StartService
+// starts output, transactions, restore, source and checkpoints in that
+// order; Wait stops them in reverse order within the shutdown timeout.
+//
 // A Stream is used by one goroutine. Engine methods are safe for concurrent
 // use except Close and Stop, one of which must be called once, after every
 // stream is done. Counters may be read at any time.

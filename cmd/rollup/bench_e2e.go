@@ -33,6 +33,9 @@ type e2eFlags struct {
 	E2EOutputFormat string        `name:"e2e-output-format" help:"Output format of the pipeline." default:"opentsdb" enum:"opentsdb,jsonl" env:"ROLLUP_BENCH_E2E_OUTPUT_FORMAT"`
 	E2EBacklog      bool          `name:"e2e-backlog" help:"Start the pipeline only after producing: it then drains a backlog as fast as it and the broker can, which measures its top speed (points/s and CPU per point) without the generator competing for cores." env:"ROLLUP_BENCH_E2E_BACKLOG"`
 	E2EDrainTimeout time.Duration `name:"e2e-drain-timeout" help:"After producing, how long to wait for the pipeline to read everything." default:"5m" env:"ROLLUP_BENCH_E2E_DRAIN_TIMEOUT"`
+	E2ECheckpoint   string        `name:"e2e-checkpoint" help:"Checkpoint location of the pipeline (its --checkpoint; empty: no checkpoints), to measure what checkpoints cost." env:"ROLLUP_BENCH_E2E_CHECKPOINT" placeholder:"DIR|URL"`
+	E2ECkptInterval time.Duration `name:"e2e-checkpoint-interval" help:"The pipeline's --checkpoint-interval, with --e2e-checkpoint." default:"10s" env:"ROLLUP_BENCH_E2E_CHECKPOINT_INTERVAL"`
+	E2EDelivery     string        `name:"e2e-delivery" help:"The pipeline's --delivery, with --e2e-checkpoint (default: exactly-once)." enum:",exactly-once,at-least-once" default:"" env:"ROLLUP_BENCH_E2E_DELIVERY"`
 }
 
 // childEnv makes a test binary behave as the rollup command (TestMain).
@@ -79,6 +82,12 @@ func (b *benchCmd) startPipeline(ctx context.Context, log *slog.Logger, cl *kgo.
 	}
 	for _, a := range b.E2EArchive {
 		args = append(args, "--archive", a)
+	}
+	if b.E2ECheckpoint != "" {
+		args = append(args, "--checkpoint", b.E2ECheckpoint, "--checkpoint-interval", b.E2ECkptInterval.String())
+		if b.E2EDelivery != "" {
+			args = append(args, "--delivery", b.E2EDelivery)
+		}
 	}
 	var secEnv []string
 	if len(b.Brokers) > 0 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"os"
@@ -256,7 +255,9 @@ type service struct {
 }
 
 // serve runs the service until ctx ends. ready, if not nil, receives the
-// service once it consumes (tests use it).
+// service once it consumes (tests use it). The lifecycle is
+// pipeline.Service's; serve creates the Kafka clients, the /metrics
+// server and the systemd notifications around it.
 func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, ready chan<- *service) error {
 	kafkaLog := kgoLogger(log)
 	producer, err := kgo.NewClient(append([]kgo.Opt{
@@ -275,56 +276,6 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		return fmt.Errorf("cannot create Kafka producer: %w", err)
 	}
 	defer producer.Close()
-	// A record the client gives up on is a lost rollup at-least-once; in
-	// a transaction it makes the transaction unable to commit, so the
-	// service stops and restarts from the last committed checkpoint.
-	fatal := make(chan error, 1)
-	raise := func(err error) {
-		select {
-		case fatal <- err:
-		default:
-		}
-	}
-	outErrs := pipeline.NewThrottle(5, 10*time.Second)
-	out, err := emit.NewKafkaOutput(emit.KafkaConfig{
-		Client: producer, Format: rc.kafkaFormat, Options: emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags},
-		Topics: rc.topics, RecordBytes: r.OutputRecordBytes,
-		OnError: func(topic string, partition int32, err error) {
-			if rc.exactlyOnce {
-				raise(fmt.Errorf("output record to %s/%d failed inside a transaction: %w", topic, partition, err))
-				return
-			}
-			if ok, suppressed := outErrs.Allow(time.Now()); ok {
-				log.Error("output record lost: the client gave up producing it", "topic", topic, "partition", partition,
-					"error", err, "suppressed_since_last", suppressed)
-			}
-		},
-		MaxHeldBytes: r.ProduceBufferBytes,
-	})
-	if err != nil {
-		return err
-	}
-	// The output topics must exist before a rollup can be routed; wait for
-	// the brokers rather than exit, as systemd would only restart us.
-	for attempt := 1; ; attempt++ {
-		err := out.Refresh(ctx)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if attempt == 1 || attempt%10 == 0 {
-			log.Warn("waiting for output topics", "topics", out.Topics(), "brokers", r.Brokers, "attempt", attempt, "error", err)
-			sdNotify("STATUS=waiting for output topics: " + err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
-		}
-	}
-
 	consumer, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(r.Brokers...),
 		kgo.ClientID("rollup"),
@@ -338,197 +289,49 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	}
 	defer consumer.Close()
 
-	var txn *pipeline.Transactions
-	var committed uint64
-	if rc.exactlyOnce {
-		readerOpts := append([]kgo.Opt{kgo.SeedBrokers(r.Brokers...), kgo.ClientID("rollup"), kgo.WithLogger(kafkaLog)}, rc.kafkaOpts...)
-		if txn, err = pipeline.NewTransactions(producer, rc.txnID, r.MarkerTopic, readerOpts); err != nil {
-			return err
-		}
-		// Fences a previous instance (aborting its unfinished
-		// transaction) and reads the last committed epoch.
-		for attempt := 1; ; attempt++ {
-			ictx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-			committed, err = txn.Init(ictx)
-			cancel()
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			if attempt == 1 || attempt%10 == 0 {
-				log.Warn("waiting to initialize transactions", "transactional_id", rc.txnID, "marker_topic", r.MarkerTopic, "attempt", attempt, "error", err)
-				sdNotify("STATUS=waiting to initialize transactions: " + err.Error())
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
-			}
-		}
-		log.Info("exactly-once delivery", "transactional_id", rc.txnID, "marker_topic", r.MarkerTopic,
-			"committed_epoch", committed, "transaction_timeout", rc.txnTimeout,
-			"note", "read_committed readers see rollups at each checkpoint (--checkpoint-interval)")
+	cfg := pipeline.ServiceConfig{
+		Engine: rc.engine,
+		Source: pipeline.SourceConfig{Topics: r.Topic, TopicRegex: rc.topicRegex, StartLatest: r.Start == "latest",
+			MetadataInterval: r.MetadataInterval, Parsers: r.Parsers},
+		Output: emit.KafkaConfig{Format: rc.kafkaFormat, Options: emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags},
+			Topics: rc.topics, RecordBytes: r.OutputRecordBytes, MaxHeldBytes: r.ProduceBufferBytes},
+		Producer: producer, Consumer: consumer, Brokers: r.Brokers,
+		MetadataInterval: r.MetadataInterval, ShutdownTimeout: r.ShutdownTimeout, FlushOnExit: rc.flushOnExit,
+		Log: log, Notify: func(state string) { sdNotify(state) },
 	}
+	if r.Checkpoint != "" {
+		cfg.Checkpoint = &pipeline.CheckpointSettings{
+			Location: r.Checkpoint, Open: openCheckpointBackend, BackendName: backendName(r.Checkpoint),
+			Interval: r.CheckpointInterval, Keep: r.CheckpointKeep, Discard: r.CheckpointDiscard, Require: r.CheckpointRequire,
+			ExactlyOnce: rc.exactlyOnce, TransactionalID: rc.txnID, MarkerTopic: r.MarkerTopic,
+			MarkerReader: append([]kgo.Opt{kgo.SeedBrokers(r.Brokers...), kgo.ClientID("rollup"), kgo.WithLogger(kafkaLog)}, rc.kafkaOpts...),
+			Hook:         crashHook(log),
+		}
+	}
+	ps, err := pipeline.StartService(ctx, cfg)
+	if err != nil || ps == nil {
+		return err // nil: ctx ended while waiting for the brokers
+	}
+	svc := &service{engine: ps.Engine, source: ps.Source, output: ps.Output, ckpt: ps.Checkpointer,
+		ckptLocation: r.Checkpoint, start: ps.Started}
 
-	cfg := rc.engine
-	eng, err := pipeline.NewWithOutput(cfg, pipeline.KafkaOutput(out))
-	if err != nil {
-		return err
-	}
-	scfg := pipeline.SourceConfig{
-		Client: consumer, Topics: r.Topic, TopicRegex: rc.topicRegex, StartLatest: r.Start == "latest",
-		MetadataInterval: r.MetadataInterval, Parsers: r.Parsers, Log: log,
-	}
-	var backend ckpt.Backend
-	var lastEpoch, restoredEpoch uint64
-	var restoreTook time.Duration
-	if r.Checkpoint == "" {
-		log.Warn("no --checkpoint: the state is not durable; a restart loses every open window and re-reads or skips input per --start")
-	} else {
-		t0 := time.Now()
-		var loaded *pipeline.Loaded
-		var highest uint64
-		var prune func(context.Context, ckpt.Backend) error
-		if rc.exactlyOnce {
-			prune = func(ctx context.Context, b ckpt.Backend) error {
-				return pipeline.PruneUncommitted(ctx, b, committed, rc.txnID, log)
-			}
-		}
-		backend, loaded, highest, err = loadCheckpoint(ctx, log, r.Checkpoint, prune)
-		if err != nil {
-			eng.Stop()
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		defer backend.Close()
-		lastEpoch = max(highest, committed)
-		switch {
-		case loaded != nil && r.CheckpointDiscard:
-			log.Warn("--checkpoint-discard: starting from scratch; the checkpoint's open windows are dropped", "file", loaded.Name)
-			loaded.Release()
-		case loaded != nil:
-			ck := loaded.Checkpoint
-			if diff := pipeline.ConfigDiff(ck, eng.Config()); diff != "" {
-				loaded.Release()
-				eng.Stop()
-				return fmt.Errorf("checkpoint %s in %s was written with other archives:\n%sstart with the archives it was written with, or with --checkpoint-discard to start from scratch (its open windows are lost)", loaded.Name, backend.Location(), diff)
-			}
-			if err := eng.Restore(ck); err != nil {
-				loaded.Release()
-				eng.Stop()
-				return fmt.Errorf("cannot restore %s from %s: %w (move the file away to use the previous one, or start with --checkpoint-discard)", loaded.Name, backend.Location(), err)
-			}
-			scfg.Restore = ck.Partitions
-			restoredEpoch, restoreTook = ck.Epoch, time.Since(t0)
-			if rc.exactlyOnce && ck.Epoch < committed {
-				log.Error("the checkpoint of the last committed transaction is missing or damaged; resuming from an older one, so the rollups committed in between are sent again",
-					"committed_epoch", committed, "restored_epoch", ck.Epoch)
-			}
-			c := eng.Counters()
-			log.Info("restored checkpoint", "file", loaded.Name, "location", backend.Location(), "epoch", ck.Epoch,
-				"written", ck.Created.UTC().Format(time.RFC3339), "series", c.Series, "partitions", len(ck.Partitions),
-				"bytes", ck.Size, "took", restoreTook.Round(time.Millisecond))
-			loaded.Release()
-		case r.CheckpointRequire:
-			eng.Stop()
-			return fmt.Errorf("--checkpoint-require: no usable checkpoint in %s", backend.Location())
-		default:
-			if rc.exactlyOnce && committed > 0 {
-				log.Error("transactions were committed but no usable checkpoint is left; starting from scratch, so rollups already committed are sent again",
-					"committed_epoch", committed, "location", backend.Location())
-			}
-			log.Info("no checkpoint to restore; starting from scratch", "location", backend.Location())
-		}
-	}
-	src, err := pipeline.NewSource(eng, scfg)
-	if err != nil {
-		eng.Stop()
-		return err
-	}
-	svc := &service{engine: eng, source: src, output: out, ckptLocation: r.Checkpoint, start: time.Now()}
-	if backend != nil {
-		ccfg := pipeline.CheckpointerConfig{
-			Backend: backend, BackendName: backendName(r.Checkpoint), Keep: r.CheckpointKeep,
-			Interval: r.CheckpointInterval, Delivery: pipeline.AtLeastOnce, Log: log,
-			FlushOutput: out.Flush,
-		}
-		if rc.exactlyOnce {
-			ccfg.Delivery, ccfg.TransactionalID, ccfg.FlushOutput = pipeline.ExactlyOnce, rc.txnID, nil
-			ccfg.Hold, ccfg.Release, ccfg.Commit = out.Hold, out.Release, txn.Commit
-		}
-		ccfg.Hook = crashHook(log)
-		svc.ckpt, err = pipeline.NewCheckpointer(ccfg, eng, src, lastEpoch)
-		if err != nil {
-			eng.Stop()
-			return err
-		}
-		if restoredEpoch > 0 {
-			svc.ckpt.SetRestored(restoredEpoch, restoreTook)
-		}
-	}
-
-	var httpSrv *http.Server
 	if r.MetricsListen != "" {
 		ln, err := net.Listen("tcp", r.MetricsListen)
 		if err != nil {
-			eng.Stop()
+			stopped, cancel := context.WithCancel(context.Background())
+			cancel()
+			ps.Wait(stopped)
 			return fmt.Errorf("cannot listen for /metrics on %s: %w (is another rollup running? change --metrics-listen)", r.MetricsListen, err)
 		}
-		httpSrv = &http.Server{Handler: svc.handler(), ReadHeaderTimeout: 10 * time.Second}
+		httpSrv := &http.Server{Handler: svc.handler(), ReadHeaderTimeout: 10 * time.Second}
 		go httpSrv.Serve(ln)
+		defer func() {
+			shutCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+			httpSrv.Shutdown(shutCtx)
+			cancel()
+		}()
 		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
 	}
-
-	srcCtx, stopSrc := context.WithCancel(context.Background())
-	srcDone := make(chan struct{})
-	go func() {
-		defer close(srcDone)
-		src.Run(srcCtx)
-	}()
-	ckptCtx, stopCkpt := context.WithCancel(context.Background())
-	defer stopCkpt()
-	ckptDone := make(chan struct{})
-	go func() {
-		defer close(ckptDone)
-		if svc.ckpt != nil {
-			if err := svc.ckpt.Run(ckptCtx); err != nil {
-				raise(err)
-			}
-		}
-	}()
-	log.Info("rollup running", "brokers", r.Brokers, "topics", r.Topic, "topic_regex", r.TopicRegex,
-		"output_topics", out.Topics(), "format", rc.kafkaFormat, "archives", len(cfg.Window.Archives),
-		"shards", cfg.Shards, "lateness", cfg.Window.Lateness, "idle_timeout", cfg.IdleTimeout)
-	// Output topics may gain partitions while running: series spread over
-	// them from the next refresh on. The same loop reports the series
-	// limit, at most once an interval.
-	go func() {
-		failing := false
-		var limited uint64 // SeriesLimit at the last report
-		for {
-			select {
-			case <-srcCtx.Done():
-				return
-			case <-time.After(r.MetadataInterval):
-			}
-			if n := eng.Counters().SeriesLimit; n > limited {
-				log.Warn("series limit reached: points of new series dropped", "max_series", r.MaxSeries,
-					"dropped_points", n-limited, "interval", r.MetadataInterval)
-				limited = n
-			}
-			rctx, cancel := context.WithTimeout(srcCtx, 30*time.Second)
-			err := out.Refresh(rctx)
-			cancel()
-			if err != nil && !failing && srcCtx.Err() == nil {
-				log.Warn("cannot refresh output topic metadata; keeping the known partition counts", "error", err)
-			}
-			failing = err != nil
-		}
-	}()
 	if _, err := sdNotify("READY=1\nSTATUS=consuming"); err != nil {
 		log.Warn("systemd notification failed", "error", err)
 	}
@@ -538,112 +341,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	if iv, ok := sdWatchdogInterval(); ok {
 		go svc.watchdog(ctx, log, iv)
 	}
-
-	select {
-	case <-ctx.Done():
-	case err := <-fatal:
-		return stopAfterFatal(log, err, r.ShutdownTimeout, stopSrc, srcDone, stopCkpt, ckptDone, eng, out)
-	}
-	deadline := time.Now().Add(r.ShutdownTimeout)
-	log.Info("shutting down: stopping fetches", "timeout", r.ShutdownTimeout)
-	sdNotify("STOPPING=1")
-	t0 := time.Now()
-	stopSrc()
-	select {
-	case <-srcDone:
-	case <-time.After(time.Until(deadline)):
-		return fmt.Errorf("shutdown: fetched records not applied within %s", r.ShutdownTimeout)
-	}
-	log.Info("fetched records applied", "took", time.Since(t0).Round(time.Millisecond))
-	stopCkpt()
-	<-ckptDone // a checkpoint in progress gives up at once
-	ckptFailed := false
-	if svc.ckpt != nil {
-		// The final checkpoint: the next start carries the open windows
-		// on, and emits nothing partial.
-		t0 = time.Now()
-		fctx, cancel := context.WithDeadline(context.Background(), deadline)
-		err := svc.ckpt.Take(fctx)
-		cancel()
-		if err != nil {
-			ckptFailed = true
-			log.Error("final checkpoint not written; the next start resumes from the previous one and re-reads from there", "error", err)
-		} else {
-			log.Info("final checkpoint written", "took", time.Since(t0).Round(time.Millisecond))
-		}
-	}
-	t0 = time.Now()
-	stopEngine := eng.Stop
-	if rc.flushOnExit {
-		stopEngine = eng.Close
-	}
-	// The shards may be blocked producing into a full buffer while the
-	// brokers are down: bound the wait, the deferred client Close then
-	// fails what is still buffered.
-	engDone := make(chan error, 1)
-	go func() { engDone <- stopEngine() }()
-	select {
-	case err := <-engDone:
-		if err != nil {
-			log.Error("engine stop", "error", err)
-		}
-	case <-time.After(time.Until(deadline)):
-		st := out.Stats()
-		return fmt.Errorf("shutdown: shards still waiting on the output after %s (%d records in flight; are the brokers reachable?)",
-			r.ShutdownTimeout, st.InFlight)
-	}
-	flushCtx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	err = out.Flush(flushCtx)
-	st := out.Stats()
-	if err != nil {
-		log.Error("output not fully acknowledged before the shutdown timeout; those rollups may be lost",
-			"in_flight_records", st.InFlight, "error", err)
-	} else {
-		log.Info("output flushed", "took", time.Since(t0).Round(time.Millisecond), "records", st.Records)
-	}
-	if httpSrv != nil {
-		shutCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-		httpSrv.Shutdown(shutCtx)
-		cancel()
-	}
-	c := eng.Counters()
-	log.Info("stopped", "uptime", time.Since(svc.start).Round(time.Second), "summary", c.Summary(),
-		"produce_errors", st.Errors, "malformed_messages_suppressed", src.MalformedSuppressed())
-	if err != nil {
-		return fmt.Errorf("shutdown: %d output records not acknowledged within --shutdown-timeout %s (their rollups may be lost): %w", st.InFlight, r.ShutdownTimeout, err)
-	}
-	if ckptFailed {
-		return errors.New("shutdown: the final checkpoint was not written (see the log); the next start resumes from the previous one")
-	}
-	return nil
-}
-
-// stopAfterFatal stops a service whose transaction failed: nothing more is
-// committed (the open transaction is aborted when the producer closes), and
-// the error makes the process exit non-zero so that the supervisor
-// restarts it from the last committed checkpoint, which brings the output
-// back in step with the state.
-func stopAfterFatal(log *slog.Logger, cause error, timeout time.Duration, stopSrc func(), srcDone <-chan struct{},
-	stopCkpt func(), ckptDone <-chan struct{}, eng *pipeline.Engine, out *emit.KafkaOutput) error {
-	log.Error("stopping: the output transaction failed; restart to resume from the last committed checkpoint", "error", cause)
-	sdNotify("STOPPING=1")
-	deadline := time.After(timeout)
-	stopSrc()
-	stopCkpt()
-	out.Release() // shards waiting on held output must not block the stop
-	engDone := make(chan error, 1)
-	go func() {
-		<-srcDone
-		<-ckptDone
-		engDone <- eng.Stop()
-	}()
-	select {
-	case <-engDone:
-	case <-deadline:
-		log.Error("engine did not stop in time after the failed transaction", "timeout", timeout)
-	}
-	return fmt.Errorf("output transaction failed (restart resumes from the last committed checkpoint): %w", cause)
+	return ps.Wait(ctx)
 }
 
 // crashHook reads ROLLUP_TEST_KILL_AT=POINT:N (POINT: cut, written or
@@ -686,39 +384,6 @@ func txnOpts(rc *runConfig) []kgo.Opt {
 		return nil
 	}
 	return []kgo.Opt{kgo.TransactionalID(rc.txnID), kgo.TransactionTimeout(rc.txnTimeout)}
-}
-
-// loadCheckpoint opens the checkpoint backend at loc and reads its newest
-// valid checkpoint (nil if none). A backend that cannot be reached (the
-// namenode down, the disk not mounted yet) is waited for until ctx ends:
-// starting without the state it holds would lose or repeat rollups, and
-// systemd would only restart us.
-func loadCheckpoint(ctx context.Context, log *slog.Logger, loc string, prune func(context.Context, ckpt.Backend) error) (ckpt.Backend, *pipeline.Loaded, uint64, error) {
-	for attempt := 1; ; attempt++ {
-		b, err := openCheckpointBackend(loc)
-		if err == nil && prune != nil {
-			if err = prune(ctx, b); err != nil {
-				b.Close()
-			}
-		}
-		if err == nil {
-			var loaded *pipeline.Loaded
-			var highest uint64
-			if loaded, highest, err = pipeline.LoadNewest(ctx, b, math.MaxUint64, log); err == nil {
-				return b, loaded, highest, nil
-			}
-			b.Close()
-		}
-		if attempt == 1 || attempt%10 == 0 {
-			log.Warn("waiting for the checkpoint location", "location", loc, "attempt", attempt, "error", err)
-			sdNotify("STATUS=waiting for the checkpoint location: " + err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return nil, nil, 0, ctx.Err()
-		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
-		}
-	}
 }
 
 // openCheckpointBackend opens the backend a --checkpoint location names.
