@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -18,10 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rollupd/rollup/benchmarks/gen"
-	"github.com/rollupd/rollup/emit"
 	"github.com/rollupd/rollup/internal/realhdfs"
 	"github.com/rollupd/rollup/pipeline"
-	"github.com/rollupd/rollup/window"
 )
 
 // serveUntil runs `rollup run` in-process with args; stop cancels it (as
@@ -63,7 +60,11 @@ func serveUntil(t *testing.T, args ...string) (svc *service, stop func() error) 
 		}
 		return nil
 	}
-	t.Cleanup(func() { stop() })
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	select {
 	case svc = <-ready:
 		return svc, stop
@@ -226,22 +227,7 @@ func checkpointRestart(t *testing.T, loc, delivery string) {
 		t.Errorf("restore or pause not recorded:\n%s", pw.Bytes())
 	}
 
-	cfg := pipeline.Config{Shards: 1}
-	for _, a := range archives {
-		ar, _ := window.ParseArchive(a)
-		cfg.Window.Archives = append(cfg.Window.Archives, ar)
-	}
-	cfg.Window.Lateness = 10 * time.Second
-	cfg.Encoder, _ = emit.NewEncoder("jsonl", emit.Options{})
-	var ref bytes.Buffer
-	e, err := pipeline.New(cfg, &ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.NewStream().ReadFrom(bytes.NewReader(all))
-	e.Close()
-	want := strings.Split(strings.TrimSuffix(ref.String(), "\n"), "\n")
-	sort.Strings(want)
+	want := offlineRollups(t, all, archives, 10*time.Second)
 	got := consumeLines(t, addrs, "rollups", len(want))
 	if !slices.Equal(got, want) {
 		t.Fatalf("two runs emitted %d rollups, offline %d:\n%s", len(got), len(want), firstDiffLines(got, want))

@@ -177,50 +177,11 @@ func TestRunSIGTERM(t *testing.T) {
 // startService runs `rollup run` in-process with args until the test ends.
 func startService(t *testing.T, args ...string) *service {
 	t.Helper()
-	var c cli
-	parser, err := kong.New(&c, kong.Name("rollup"), kong.Exit(func(int) { t.Fatal("kong exit") }))
-	if err != nil {
-		t.Fatal(err)
+	svc, stop := serveUntil(t, args...)
+	if svc == nil {
+		t.Fatalf("service ended before it was ready: %v", stop())
 	}
-	if _, err := parser.Parse(append([]string{"run"}, args...)); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	rc, err := c.Run.config(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *service, 1)
-	done := make(chan struct{})
-	var serveErr error
-	go func() {
-		defer close(done)
-		serveErr = serve(ctx, log, &c.Run, rc, ready)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-			if serveErr != nil {
-				t.Error(serveErr)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("service did not stop within 20s")
-		}
-	})
-	select {
-	case svc := <-ready:
-		return svc
-	case <-done:
-		t.Fatalf("service ended before it was ready")
-	case <-time.After(20 * time.Second):
-		t.Fatal("service not ready within 20s")
-	}
-	return nil
+	return svc
 }
 
 // TestKcatInterop: a third-party client (kcat, librdkafka) produces
