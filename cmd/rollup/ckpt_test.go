@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -18,12 +19,21 @@ import (
 
 	"github.com/rollupd/rollup/benchmarks/gen"
 	"github.com/rollupd/rollup/internal/realhdfs"
+	"github.com/rollupd/rollup/internal/realkafka"
 	"github.com/rollupd/rollup/pipeline"
 )
 
 // serveUntil runs `rollup run` in-process with args; stop cancels it (as
 // SIGTERM does) and returns serve's error.
 func serveUntil(t *testing.T, args ...string) (svc *service, stop func() error) {
+	t.Helper()
+	svc, stop, _ = serveAsync(t, args...)
+	return svc, stop
+}
+
+// serveAsync is serveUntil that also returns exited, which says (without
+// stopping it) whether the service ended by itself within d, and how.
+func serveAsync(t *testing.T, args ...string) (svc *service, stop func() error, exited func(d time.Duration) (bool, error)) {
 	t.Helper()
 	var c cli
 	parser, err := kong.New(&c, kong.Name("rollup"), kong.Exit(func(int) { t.Fatal("kong exit") }))
@@ -45,6 +55,23 @@ func serveUntil(t *testing.T, args ...string) (svc *service, stop func() error) 
 	ready := make(chan *service, 1)
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, log, &c.Run, rc, ready) }()
+	var result error
+	finished := false
+	wait := func(d time.Duration) bool {
+		if finished {
+			return true
+		}
+		select {
+		case result = <-done:
+			finished = true
+		case <-time.After(d):
+		}
+		return finished
+	}
+	exited = func(d time.Duration) (bool, error) {
+		ok := wait(d)
+		return ok, result
+	}
 	stopped := false
 	stop = func() error {
 		if stopped {
@@ -52,29 +79,75 @@ func serveUntil(t *testing.T, args ...string) (svc *service, stop func() error) 
 		}
 		stopped = true
 		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(30 * time.Second):
+		if !wait(30 * time.Second) {
 			t.Fatal("service did not stop within 30s")
 		}
-		return nil
+		return result
 	}
 	t.Cleanup(func() {
-		if err := stop(); err != nil {
+		if err := stop(); err != nil && !errors.Is(err, pipeline.ErrCommit) && !strings.Contains(err.Error(), "transaction") {
 			t.Error(err)
 		}
 	})
 	select {
 	case svc = <-ready:
-		return svc, stop
-	case err := <-done:
-		stopped = true
-		return nil, func() error { return err }
+		return svc, stop, exited
 	case <-time.After(20 * time.Second):
+		if wait(0) {
+			return nil, func() error { return result }, exited
+		}
 		t.Fatal("service not ready within 20s")
 	}
-	return nil, stop
+	return nil, stop, exited
+}
+
+// TestRunFencedByTwin: a second service started with the same
+// transactional id (a misconfiguration, or a restart while the old
+// process hangs on) fences the first, which stops with an error at its
+// next commit instead of writing output the second one also writes; the
+// second goes on. Against a real Kafka broker.
+func TestRunFencedByTwin(t *testing.T) {
+	b := realkafka.Start(t)
+	admin, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	realkafka.CreateTopic(t, admin, "in", 1)
+	realkafka.CreateTopic(t, admin, "rollups", 1)
+	args := []string{"--brokers", b.Addr(), "--topic", "in", "--output-format", "jsonl", "--metrics-listen", "",
+		"--metadata-interval", "200ms", "--checkpoint", filepath.Join(t.TempDir(), "ckpt"), "--checkpoint-interval", "300ms",
+		"--transactional-id", "twin", "--archive", "1m:sum"}
+	a, _, aExited := serveAsync(t, args...)
+	if a == nil {
+		t.Fatal("first service did not start")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for a.ckpt.Stats().Commits < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("first service committed nothing")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	bSvc, stopB, _ := serveAsync(t, args...)
+	if bSvc == nil {
+		t.Fatal("second service did not start")
+	}
+	ok, err := aExited(20 * time.Second)
+	if !ok || err == nil || !strings.Contains(err.Error(), "transaction") {
+		t.Fatalf("fenced service: ended %v, error %v", ok, err)
+	}
+	commits := bSvc.ckpt.Stats().Commits
+	deadline = time.Now().Add(20 * time.Second)
+	for bSvc.ckpt.Stats().Commits < commits+2 {
+		if time.Now().After(deadline) {
+			t.Fatal("second service stopped committing")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := stopB(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // consumeLines reads topic from the start until it has n lines or 20s
