@@ -236,6 +236,15 @@ func (r *runCmd) Run(log *slog.Logger, std stdio) error {
 		for i, ar := range rc.engine.Window.Archives {
 			fmt.Fprintf(std.out, "archive %s: %v -> topic %s\n", ar.Name, ar.Aggregators, rc.topics[i])
 		}
+		switch {
+		case r.Checkpoint == "":
+			fmt.Fprintln(std.out, "checkpoints: none (a restart loses the open windows); delivery at-least-once")
+		case rc.exactlyOnce:
+			fmt.Fprintf(std.out, "checkpoints: %s every %s, keep %d; delivery exactly-once (transactional id %s, marker topic %s, transaction timeout %s)\n",
+				r.Checkpoint, r.CheckpointInterval, r.CheckpointKeep, rc.txnID, r.MarkerTopic, rc.txnTimeout)
+		default:
+			fmt.Fprintf(std.out, "checkpoints: %s every %s, keep %d; delivery at-least-once\n", r.Checkpoint, r.CheckpointInterval, r.CheckpointKeep)
+		}
 		return nil
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

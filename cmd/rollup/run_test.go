@@ -28,13 +28,19 @@ func TestRunDryRun(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, s := range []string{"configuration valid", "archive 1m: [sum count avg] -> topic rollups", "archive 1h: [sum count] -> topic rollups-1h"} {
+	for _, s := range []string{"configuration valid", "archive 1m: [sum count avg] -> topic rollups", "archive 1h: [sum count] -> topic rollups-1h",
+		"checkpoints: none"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("dry run output lacks %q:\n%s", s, out)
 		}
 	}
 	if !strings.Contains(errOut, "avg is not sent") {
 		t.Errorf("no warning about avg with opentsdb output:\n%s", errOut)
+	}
+	code, out, errOut = runCLI(t, "", "run", "--dry-run", "--topic", "telegraf", "--checkpoint", "/var/lib/rollup")
+	if want := "checkpoints: /var/lib/rollup every 1m0s, keep 3; delivery exactly-once (transactional id rollup-"; code != 0 || !strings.Contains(out, want) ||
+		!strings.Contains(out, "marker topic rollup-commits, transaction timeout 2m0s)") {
+		t.Errorf("dry run with --checkpoint: exit %d, want %q in:\n%s%s", code, want, out, errOut)
 	}
 	for _, c := range []struct {
 		args []string
