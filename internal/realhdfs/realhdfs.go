@@ -414,7 +414,10 @@ func prepareUncached() (*toolchain, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create the cache directory: %w", err)
 	}
-	unlock, err := lockDir(dir)
+	// The lock realkafka takes too: Maven 3 does not lock its local
+	// repository, and two runs downloading a shared dependency at once
+	// can corrupt it.
+	unlock, err := lockFile(filepath.Join(cacheRoot, "rollup-test", "maven.lock"))
 	if err != nil {
 		return nil, err
 	}
@@ -496,11 +499,11 @@ func javaMajor(s string) (int, bool) {
 	return major, true
 }
 
-// lockDir takes an exclusive flock on dir/lock, so that parallel test
+// lockFile takes an exclusive flock on path, so that parallel test
 // binaries run Maven and javac one at a time. The holder's work is
 // bounded by mavenTimeout, so the wait is too.
-func lockDir(dir string) (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+func lockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the cache lock: %w", err)
 	}

@@ -827,7 +827,10 @@ func resolveClasspathLocked(t testing.TB) (string, error) {
 	}
 
 	deadline := time.Now().Add(mavenTimeout)
-	unlock, err := lockFile(t, filepath.Join(dir, "lock"), deadline)
+	// One lock for every helper that runs Maven (realhdfs takes the same
+	// file): Maven 3 does not lock its local repository, and two runs
+	// downloading a shared dependency at once can corrupt it.
+	unlock, err := lockFile(t, filepath.Join(base, "rollup-test", "maven.lock"), deadline)
 	if err != nil {
 		return "", err
 	}
