@@ -73,7 +73,7 @@ func serveAsync(t *testing.T, args ...string) (svc *service, stop func() error, 
 		return ok, result
 	}
 	stopped := false
-	stop = func() error {
+	stopFn := func() error {
 		if stopped {
 			return nil
 		}
@@ -84,18 +84,19 @@ func serveAsync(t *testing.T, args ...string) (svc *service, stop func() error, 
 		}
 		return result
 	}
+	stop = stopFn
 	t.Cleanup(func() {
-		if err := stop(); err != nil && !errors.Is(err, pipeline.ErrCommit) && !strings.Contains(err.Error(), "transaction") {
+		if err := stopFn(); err != nil && !errors.Is(err, pipeline.ErrCommit) && !strings.Contains(err.Error(), "transaction") {
 			t.Error(err)
 		}
 	})
 	select {
 	case svc = <-ready:
 		return svc, stop, exited
+	case result = <-done:
+		finished, stopped = true, true
+		return nil, func() error { return result }, exited
 	case <-time.After(20 * time.Second):
-		if wait(0) {
-			return nil, func() error { return result }, exited
-		}
 		t.Fatal("service not ready within 20s")
 	}
 	return nil, stop, exited
@@ -356,6 +357,28 @@ func checkpointRestart(t *testing.T, loc, delivery string) {
 		t.Fatal("nothing restored after the newest file was damaged")
 	}
 	stop()
+
+	// --checkpoint-discard starts from scratch, and its checkpoints are
+	// numbered after the old ones, so they are the newest.
+	before := listCheckpoints(t, loc)
+	svc, stop = serveUntil(t, append(common, "--idle-timeout", "0", "--checkpoint-discard")...)
+	if st := svc.ckpt.Stats(); st.Restore != 0 || svc.engine.Counters().Series != 0 {
+		t.Fatalf("--checkpoint-discard restored state: %+v", st)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if after := listCheckpoints(t, loc); after[len(after)-1] <= before[len(before)-1] {
+		t.Fatalf("after --checkpoint-discard the newest file is %s, was %s", after[len(after)-1], before[len(before)-1])
+	}
+
+	// --checkpoint-require on an empty location refuses to start.
+	empty := slices.Clone(common)
+	empty[slices.Index(empty, dir)] = filepath.Join(t.TempDir(), "empty")
+	_, stop = serveUntil(t, append(empty, "--checkpoint-require")...)
+	if err := stop(); err == nil || !strings.Contains(err.Error(), "--checkpoint-require: no usable checkpoint in ") {
+		t.Fatalf("--checkpoint-require on an empty location: %v", err)
+	}
 }
 
 // listCheckpoints lists the checkpoint files at loc, oldest first.
