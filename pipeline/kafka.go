@@ -430,6 +430,9 @@ func (s *Source) discover(ctx context.Context) error {
 	if len(resumed) > 0 {
 		s.log.Info("resuming partitions from the checkpoint", "partitions", len(resumed))
 	}
+	if first && s.cfg.StartLatest && len(added) > 0 {
+		s.resolveEnds(ctx, added, add)
+	}
 	if len(add) > 0 {
 		s.cfg.Client.AddConsumePartitions(add)
 	}
@@ -464,6 +467,57 @@ func (s *Source) discover(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// resolveEnds turns the "latest" start of the partitions found at startup
+// into their end offsets now, recorded as their next offsets: a checkpoint
+// taken before their first record then resumes there after a restart,
+// not at the earliest offset (which would read what this service skipped)
+// nor at the end of then (which would skip what arrived in between). If
+// the brokers do not answer, the partitions start at the end as the
+// client finds it, and a checkpoint before their first record resumes
+// them at the earliest offset.
+func (s *Source) resolveEnds(ctx context.Context, parts []*PartitionState, add map[string]map[int32]kgo.Offset) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	byTopic := map[string]int{}
+	for _, ps := range parts {
+		i, ok := byTopic[ps.Topic]
+		if !ok {
+			i = len(req.Topics)
+			byTopic[ps.Topic] = i
+			rt := kmsg.NewListOffsetsRequestTopic()
+			rt.Topic = ps.Topic
+			req.Topics = append(req.Topics, rt)
+		}
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = ps.Partition
+		rp.Timestamp = -1 // latest
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	shards := s.cfg.Client.RequestSharded(rctx, req)
+	ends := map[topicPartition]int64{}
+	for _, sh := range shards {
+		resp, ok := sh.Resp.(*kmsg.ListOffsetsResponse)
+		if sh.Err != nil || !ok {
+			continue
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode == 0 && p.Offset >= 0 {
+					ends[topicPartition{t.Topic, p.Partition}] = p.Offset
+				}
+			}
+		}
+	}
+	for _, ps := range parts {
+		if end, ok := ends[topicPartition{ps.Topic, ps.Partition}]; ok {
+			add[ps.Topic][ps.Partition] = kgo.NewOffset().At(end)
+			ps.next.Store(end)
+		}
+	}
 }
 
 // newPartitionLocked registers a partition (p, registered with the engine)
