@@ -20,6 +20,7 @@ import (
 
 	"github.com/rollupd/rollup/benchmarks/gen"
 	"github.com/rollupd/rollup/emit"
+	"github.com/rollupd/rollup/internal/realhdfs"
 	"github.com/rollupd/rollup/internal/realkafka"
 	"github.com/rollupd/rollup/pipeline"
 	"github.com/rollupd/rollup/window"
@@ -36,7 +37,8 @@ var chaosArchives = []string{"1m:sum,count,min,max,first,last", "5m:sum,count,la
 // At the end the read_committed output must equal the offline aggregate
 // of the same input: 0 lost, 0 duplicated.
 //
-// ROLLUP_CHAOS_KILLS sets the number of restarts (default 12, the CI
+// ROLLUP_CHAOS_HDFS=1 keeps the checkpoints in a real HDFS instead of a
+// local directory. ROLLUP_CHAOS_KILLS sets the number of restarts (default 12, the CI
 // size; about 1 in 10 is a SIGTERM, the rest kills);
 // ROLLUP_CHAOS_SEED the seed.
 func TestChaosExactlyOnce(t *testing.T) {
@@ -97,6 +99,9 @@ func TestChaosExactlyOnce(t *testing.T) {
 	}()
 
 	dir := filepath.Join(t.TempDir(), "ckpt")
+	if os.Getenv("ROLLUP_CHAOS_HDFS") == "1" {
+		dir = "hdfs://" + realhdfs.Start(t).Addr() + "/rollup/chaos"
+	}
 	args := []string{"run", "--brokers", broker.Addr(), "--topic", "in", "--output-topic", "rollups", "--output-format", "jsonl",
 		"--lateness", "10s", "--idle-timeout", "4s", "--checkpoint", dir, "--checkpoint-interval", "1s",
 		"--metrics-listen", "", "--metadata-interval", "200ms", "--parsers", "2", "--shards", "2", "--log-format", "json"}
