@@ -1,7 +1,9 @@
 // Package fastparse decodes metric wire formats into reusable state without
-// allocating. influx.go holds the InfluxDB line-protocol decoder
-// (InfluxDecoder), which Telegraf's influx serializer writes and the
-// pipeline reads from Kafka records.
+// allocating. point.go holds what every format shares: the point types
+// (Tag, Field) and the Decoder interface the pipeline decodes any format
+// through. influx.go holds the InfluxDB line-protocol decoder
+// (InfluxDecoder; InfluxLines is it as a Decoder), which Telegraf's influx
+// serializer writes and the pipeline reads from Kafka records.
 //
 // # What it must not do
 //

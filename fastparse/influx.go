@@ -7,50 +7,6 @@ import (
 	"unicode/utf8"
 )
 
-// FieldKind is the type of a field value.
-type FieldKind uint8
-
-// The field value types of line protocol.
-const (
-	FieldFloat  FieldKind = iota + 1 // 1.5, 1, -2e3
-	FieldInt                         // 3i
-	FieldUint                        // 3u
-	FieldBool                        // t, true, F, FALSE, ...
-	FieldString                      // "text"
-)
-
-// Field is one field of a decoded line. Only the member that matches Kind
-// is set.
-type Field struct {
-	Key   []byte    // unescaped field key
-	Kind  FieldKind // which of the members below holds the value
-	Float float64   // FieldFloat
-	Int   int64     // FieldInt
-	Uint  uint64    // FieldUint
-	Bool  bool      // FieldBool
-	Str   []byte    // FieldString: raw bytes between the quotes, STILL ESCAPED (see AppendUnescapedString)
-}
-
-// Number returns the value as a float64: Float, float64(Int),
-// float64(Uint) (both possibly rounded), 1 or 0 for a boolean. It returns
-// ok=false for strings.
-func (f *Field) Number() (v float64, ok bool) {
-	switch f.Kind {
-	case FieldFloat:
-		return f.Float, true
-	case FieldInt:
-		return float64(f.Int), true
-	case FieldUint:
-		return float64(f.Uint), true
-	case FieldBool:
-		if f.Bool {
-			return 1, true
-		}
-		return 0, true
-	}
-	return 0, false
-}
-
 // AppendUnescapedString appends the unescaped form of raw, a string field
 // value as found in Field.Str, to dst and returns the extended slice. As
 // in v2, \\ \" \n \r \t are unescaped and any other backslash is kept
@@ -74,9 +30,6 @@ func AppendUnescapedString(dst, raw []byte) []byte {
 		raw = raw[i+2:]
 	}
 }
-
-// Tag is one tag of a decoded line; both key and value are unescaped.
-type Tag struct{ Key, Value []byte }
 
 // InfluxDecoder decodes InfluxDB line protocol held in a byte slice, one
 // line per call to Next, without allocating once its scratch buffers have

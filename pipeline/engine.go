@@ -29,6 +29,9 @@ type Config struct {
 	MaxFuture time.Duration
 	// Precision of input timestamps. Default nanoseconds.
 	Precision fastparse.Precision
+	// NewDecoder makes the decoder of one stream (one goroutine). Default:
+	// line protocol in Precision.
+	NewDecoder func() fastparse.Decoder
 	// DefaultTime, if non-zero, is the time of lines without a timestamp;
 	// otherwise they get Now at the time they are read.
 	DefaultTime time.Time
@@ -101,6 +104,10 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLineBytes == 0 {
 		c.MaxLineBytes = 16 << 20
+	}
+	if c.NewDecoder == nil {
+		prec := c.Precision
+		c.NewDecoder = func() fastparse.Decoder { return &fastparse.InfluxLines{Precision: prec} }
 	}
 	return nil
 }

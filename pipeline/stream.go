@@ -23,7 +23,7 @@ const batchesInFlight = 4
 // between them with Use.
 type Stream struct {
 	e       *Engine
-	dec     fastparse.InfluxDecoder
+	dec     fastparse.Decoder
 	keys    shard.KeyBuilder
 	cur     *Partition
 	batches []*shard.Batch
@@ -128,6 +128,7 @@ func (e *Engine) NewStream() *Stream {
 func (e *Engine) NewRouter() *Stream {
 	s := &Stream{
 		e:        e,
+		dec:      e.cfg.NewDecoder(),
 		sep:      []byte(e.cfg.MetricSeparator),
 		baseLine: 1,
 	}
@@ -215,8 +216,8 @@ func (s *Stream) feed(buf []byte, final bool, now int64, track bool) int {
 	if now < math.MaxInt64-int64(cfg.MaxFuture) {
 		maxTime = now + int64(cfg.MaxFuture)
 	}
-	d := &s.dec
-	d.Reset(buf, def, cfg.Precision)
+	d := s.dec
+	d.Reset(buf, def)
 	// A malformed line is judged only once the next line shows it was not
 	// the last one.
 	var held fastparse.ParseError
@@ -278,7 +279,7 @@ const (
 )
 
 // line routes the points of one valid line.
-func (s *Stream) line(d *fastparse.InfluxDecoder, maxTime int64) {
+func (s *Stream) line(d fastparse.Decoder, maxTime int64) {
 	t := d.Time()
 	fields := d.Fields()
 	verdict := lineUndecided
@@ -316,7 +317,15 @@ func (s *Stream) line(d *fastparse.InfluxDecoder, maxTime int64) {
 			for _, tag := range d.Tags() {
 				s.keys.AddTag(tag.Key, tag.Value)
 			}
-			s.keys.SetMetricPrefix(d.Measurement(), s.sep)
+			if len(f.Key) > 0 {
+				// Line protocol: each field is a series named
+				// measurement + separator + field key.
+				s.keys.SetMetricPrefix(d.Measurement(), s.sep)
+			} else {
+				// One value per line: the measurement is the
+				// metric name.
+				s.keys.SetMetricPrefix(d.Measurement())
+			}
 			verdict = lineRouted
 		case lineFuture:
 			s.c.Future++
