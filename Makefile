@@ -61,6 +61,7 @@ bench-e2e: build
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzInflux$$' -fuzztime $(FUZZTIME) ./fastparse/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseNumber$$' -fuzztime $(FUZZTIME) ./fastparse/
+	$(GO) test -run '^$$' -fuzz '^FuzzOpenTSDB$$' -fuzztime $(FUZZTIME) ./fastparse/
 	$(GO) test -run '^$$' -fuzz '^FuzzChunking$$' -fuzztime $(FUZZTIME) ./pipeline/
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONL$$' -fuzztime $(FUZZTIME) ./emit/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenTSDB$$' -fuzztime $(FUZZTIME) ./emit/

@@ -16,16 +16,19 @@ import (
 )
 
 type aggregateCmd struct {
-	Archive         []string      `help:"Archive as STEP:AGG[,AGG...] (repeatable). STEP is a Go duration or Nd for days, a whole number of seconds; every step must be a multiple of the finest. Aggregators: sum, count, min, max, first, last, avg." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
-	Lateness        time.Duration `help:"How far behind the newest point of the input a point may be and still count (e.g. 30s). Older points are counted as late and dropped." default:"0s" env:"ROLLUP_LATENESS"`
-	Precision       string        `help:"Unit of input timestamps: ns, us, ms or s." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`
-	DefaultTime     string        `help:"Time for lines without a timestamp, as Unix nanoseconds or RFC 3339 (default: the time the line is read)." env:"ROLLUP_DEFAULT_TIME" placeholder:"TIME"`
-	MetricSeparator string        `help:"Joins measurement and field into the metric name." default:"_" env:"ROLLUP_METRIC_SEPARATOR"`
-	MaxFuture       time.Duration `help:"Reject points more than this far ahead of the wall clock." default:"1h" env:"ROLLUP_MAX_FUTURE"`
-	OutputFormat    string        `help:"Rollup output: jsonl (one JSON object per line) or opentsdb (one opentsdb-rpc-kafka Aggregate object per line; avg and rollups OpenTSDB would reject are counted, not written)." default:"jsonl" enum:"jsonl,opentsdb" env:"ROLLUP_OUTPUT_FORMAT"`
-	Shards          int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`
-	SeriesTTL       time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
-	MaxSeries       int           `help:"Most live series; points of new series beyond it are counted and dropped (0: no limit)." default:"0" env:"ROLLUP_MAX_SERIES"`
+	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...] (repeatable). STEP is a Go duration or Nd for days, a whole number of seconds; every step must be a multiple of the finest. Aggregators: sum, count, min, max, first, last, avg." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
+	Lateness                  time.Duration `help:"How far behind the newest point of the input a point may be and still count (e.g. 30s). Older points are counted as late and dropped." default:"0s" env:"ROLLUP_LATENESS"`
+	InputFormat               string        `help:"Format of the input: influx (InfluxDB line protocol) or opentsdb (OpenTSDB telnet put lines; the metric name is kept as it is)." default:"influx" enum:"influx,opentsdb" env:"ROLLUP_INPUT_FORMAT"`
+	Precision                 string        `help:"Unit of line-protocol timestamps: ns, us, ms or s (OpenTSDB timestamps are seconds or milliseconds by magnitude)." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`
+	InputOpenTSDBMaxTags      int           `name:"input-opentsdb-max-tags" help:"With --input-format opentsdb: most tags a put line may have (OpenTSDB's tsd.storage.max_tags)." default:"8" env:"ROLLUP_INPUT_OPENTSDB_MAX_TAGS"`
+	InputOpenTSDBSpecialChars string        `name:"input-opentsdb-special-chars" help:"With --input-format opentsdb: more characters allowed in metrics and tags (OpenTSDB's tsd.core.tag.allow_specialchars)." default:"" env:"ROLLUP_INPUT_OPENTSDB_SPECIAL_CHARS"`
+	DefaultTime               string        `help:"Time for lines without a timestamp, as Unix nanoseconds or RFC 3339 (default: the time the line is read)." env:"ROLLUP_DEFAULT_TIME" placeholder:"TIME"`
+	MetricSeparator           string        `help:"Joins measurement and field into the metric name." default:"_" env:"ROLLUP_METRIC_SEPARATOR"`
+	MaxFuture                 time.Duration `help:"Reject points more than this far ahead of the wall clock." default:"1h" env:"ROLLUP_MAX_FUTURE"`
+	OutputFormat              string        `help:"Rollup output: jsonl (one JSON object per line) or opentsdb (one opentsdb-rpc-kafka Aggregate object per line; avg and rollups OpenTSDB would reject are counted, not written)." default:"jsonl" enum:"jsonl,opentsdb" env:"ROLLUP_OUTPUT_FORMAT"`
+	Shards                    int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`
+	SeriesTTL                 time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
+	MaxSeries                 int           `help:"Most live series; points of new series beyond it are counted and dropped (0: no limit)." default:"0" env:"ROLLUP_MAX_SERIES"`
 
 	Files []string `arg:"" optional:"" help:"Line-protocol files, read in order as one stream (stdin when none)." type:"existingfile"`
 }
@@ -46,6 +49,15 @@ func (a *aggregateCmd) config() (pipeline.Config, error) {
 		return cfg, err
 	}
 	cfg.Precision = prec
+	decOpts := fastparse.DecoderOptions{Precision: prec, OpenTSDBMaxTags: a.InputOpenTSDBMaxTags, OpenTSDBSpecialChars: a.InputOpenTSDBSpecialChars}
+	if _, err := fastparse.NewDecoder(a.InputFormat, decOpts); err != nil {
+		return cfg, err
+	}
+	format := a.InputFormat
+	cfg.NewDecoder = func() fastparse.Decoder {
+		d, _ := fastparse.NewDecoder(format, decOpts)
+		return d
+	}
 	if a.DefaultTime != "" {
 		t, err := parseTime(a.DefaultTime)
 		if err != nil {

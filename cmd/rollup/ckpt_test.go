@@ -405,3 +405,44 @@ func firstDiffLines(got, want []string) string {
 	}
 	return "one is a prefix of the other"
 }
+
+// TestRunOpenTSDBInput: `rollup run --input-format opentsdb` reads put
+// lines from Kafka (one per record, or several) and counts a bad one.
+func TestRunOpenTSDBInput(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "puts"), kfake.SeedTopics(1, "rollups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addrs := c.ListenAddrs()
+	svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "puts", "--input-format", "opentsdb", "--output-format", "jsonl",
+		"--archive", "1m:sum,count", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("puts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx,
+		&kgo.Record{Value: []byte("put sys.cpu.user 1700000000 42.5 host=web01 dc=lga")},
+		&kgo.Record{Value: []byte("put sys.cpu.user 1700000030000 7 dc=lga host=web01\r\nput sys.cpu.user 1700000031 x host=web01\n")},
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`{"metric":"sys.cpu.user","tags":{"dc":"lga","host":"web01"},"step":"1m","start":1699999980,"aggregator":"count","value":2}`,
+		`{"metric":"sys.cpu.user","tags":{"dc":"lga","host":"web01"},"step":"1m","start":1699999980,"aggregator":"sum","value":49.5}`,
+	}
+	got := consumeLines(t, addrs, "rollups", len(want))
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if cnt := svc.engine.Counters(); cnt.MalformedTotal() != 1 {
+		n := cnt.MalformedTotal()
+		t.Fatalf("%d malformed lines, want 1", n)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -29,39 +29,41 @@ import (
 )
 
 type runCmd struct {
-	Brokers            []string      `help:"Kafka bootstrap brokers, host:port (repeatable or comma-separated)." default:"127.0.0.1:9092" env:"ROLLUP_BROKERS" placeholder:"HOST:PORT"`
-	Topic              []string      `help:"Input topic (repeatable or comma-separated). Every partition is read directly, without a consumer group." env:"ROLLUP_TOPIC" xor:"input" placeholder:"NAME"`
-	TopicRegex         string        `help:"Read every topic whose whole name matches this regular expression (RE2), including topics created while running. Instead of --topic." env:"ROLLUP_TOPIC_REGEX" xor:"input" placeholder:"REGEX"`
-	InputFormat        string        `help:"Format of the input record values: influx (line protocol; a record may hold one line, as Telegraf writes them, or many)." default:"influx" enum:"influx" env:"ROLLUP_INPUT_FORMAT"`
-	Precision          string        `help:"Unit of input timestamps: ns, us, ms or s." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`
-	Start              string        `help:"Where to start the partitions that exist at startup: earliest or latest. Partitions and topics found later always start at the earliest offset." default:"earliest" enum:"earliest,latest" env:"ROLLUP_START"`
-	OutputTopic        string        `help:"Topic the rollups go to (archives may override it with :topic=NAME). It must exist." default:"rollups" env:"ROLLUP_OUTPUT_TOPIC" placeholder:"NAME"`
-	OutputFormat       string        `help:"Rollup output: opentsdb (opentsdb-rpc-kafka Aggregate objects, a JSON array per record; avg and rollups OpenTSDB would reject are counted, not sent) or jsonl (one JSON object per line, many lines per record)." default:"opentsdb" enum:"opentsdb,jsonl" env:"ROLLUP_OUTPUT_FORMAT"`
-	OutputRecordBytes  int           `help:"Most bytes in one output record value (a window bigger than this goes alone). Smaller records lose less when OpenTSDB rejects one." default:"65536" env:"ROLLUP_OUTPUT_RECORD_BYTES"`
-	OpenTSDBMaxTags    int           `name:"opentsdb-max-tags" help:"Most tags an OpenTSDB rollup may carry; match tsd.storage.max_tags (minus one if the TSDs run with tsd.rollups.tag_raw)." default:"8" env:"ROLLUP_OPENTSDB_MAX_TAGS"`
-	Archive            []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME] (repeatable). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
-	Lateness           time.Duration `help:"How far behind its partition's newest point a point may be and still count. Later points are counted as late and dropped." default:"30s" env:"ROLLUP_LATENESS"`
-	IdleTimeout        time.Duration `help:"A partition that delivers nothing for this long stops holding back the watermark; when all are idle, the wall clock closes windows (minus --lateness). 0 disables." default:"1m" env:"ROLLUP_IDLE_TIMEOUT"`
-	MaxFuture          time.Duration `help:"Reject points more than this far ahead of the wall clock, so one bad clock cannot close everyone's windows." default:"1h" env:"ROLLUP_MAX_FUTURE"`
-	MetricSeparator    string        `help:"Joins measurement and field into the metric name." default:"_" env:"ROLLUP_METRIC_SEPARATOR"`
-	SeriesTTL          time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
-	Shards             int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`
-	MaxSeries          int           `help:"Most live series (about 300 bytes each plus 64 per open window); points of new series beyond it are counted (rollup_points_dropped_total{reason=\"series_limit\"}) and dropped, known series keep working. 0: no limit." default:"10000000" env:"ROLLUP_MAX_SERIES"`
-	Parsers            int           `help:"Parser goroutines, each reading a fixed group of partitions (default: GOMAXPROCS)." default:"0" env:"ROLLUP_PARSERS"`
-	MetadataInterval   time.Duration `help:"How often to look for new partitions and topics (and output partition counts)." default:"5s" env:"ROLLUP_METADATA_INTERVAL"`
-	ProduceBufferBytes int           `help:"Most output bytes buffered while the brokers are slow or down; when full, reading pauses (nothing is dropped)." default:"268435456" env:"ROLLUP_PRODUCE_BUFFER_BYTES"`
-	MetricsListen      string        `help:"Address of the HTTP server for /metrics (Prometheus text) and /healthz; empty disables it." default:"127.0.0.1:9108" env:"ROLLUP_METRICS_LISTEN" placeholder:"HOST:PORT"`
-	ShutdownTimeout    time.Duration `help:"On SIGTERM/SIGINT, how long to wait for fetched records to be applied, the final checkpoint to be written and produced records to be acknowledged before exiting anyway." default:"30s" env:"ROLLUP_SHUTDOWN_TIMEOUT"`
-	Checkpoint         string        `help:"Where to keep checkpoints of the state (open windows, series, offsets, watermarks): a directory path, file:///path or hdfs://namenode:port/path (hdfs://nn1:port,nn2:port/path for an HA pair; the HDFS user is $HADOOP_USER_NAME or the process user). At start the newest valid one is restored and every partition resumes at its offset; a final one is written on SIGTERM. Empty: no checkpoints (a restart loses the open windows)." env:"ROLLUP_CHECKPOINT" placeholder:"DIR|URL"`
-	CheckpointInterval time.Duration `help:"Time between checkpoints. Ingestion pauses for the in-memory copy only (see rollup_checkpoint_pause_seconds); the file is written in the background." default:"1m" env:"ROLLUP_CHECKPOINT_INTERVAL"`
-	CheckpointKeep     int           `help:"Checkpoint files to keep, newest first (at least 2, so a damaged one has a predecessor)." default:"3" env:"ROLLUP_CHECKPOINT_KEEP"`
-	CheckpointDiscard  bool          `help:"Start from scratch even if a checkpoint exists (its open windows are lost; partitions start per --start). Needed to change the archives of a service that has checkpoints." env:"ROLLUP_CHECKPOINT_DISCARD"`
-	CheckpointRequire  bool          `help:"Refuse to start without a usable checkpoint (e.g. when the checkpoint disk is not mounted)." env:"ROLLUP_CHECKPOINT_REQUIRE"`
-	Delivery           string        `help:"Output guarantee: exactly-once (the default with --checkpoint: the rollups between two checkpoints go out in one Kafka transaction with a marker in --marker-topic; read_committed readers see each rollup once through any crash, at each checkpoint, so --checkpoint-interval is also their latency) or at-least-once (the only choice without --checkpoint, and for brokers without transactions: after a crash, rollups since the last checkpoint are sent again)." enum:",exactly-once,at-least-once" default:"" env:"ROLLUP_DELIVERY"`
-	TransactionalID    string        `help:"Transactional id of the output producer with exactly-once delivery; it must stay the same across restarts and differ between services. Default: derived from --checkpoint and the input topics." env:"ROLLUP_TRANSACTIONAL_ID" placeholder:"ID"`
-	MarkerTopic        string        `help:"Topic of the commit markers of exactly-once delivery (created when missing: one partition, compacted). Services with different transactional ids may share it, but a starting service reads it up to its own marker with read_committed, so another service's open transaction can delay its start by up to that service's --checkpoint-interval; give each its own topic to avoid that." default:"rollup-commits" env:"ROLLUP_MARKER_TOPIC" placeholder:"NAME"`
-	TransactionTimeout time.Duration `help:"Transaction timeout of exactly-once delivery; it must exceed --checkpoint-interval plus the time to write a checkpoint, and not exceed the brokers' transaction.max.timeout.ms (15m by default). Default: --checkpoint-interval + 1m." default:"0s" env:"ROLLUP_TRANSACTION_TIMEOUT"`
-	DryRun             bool          `help:"Validate the configuration, print it and exit." env:"ROLLUP_DRY_RUN"`
+	Brokers                   []string      `help:"Kafka bootstrap brokers, host:port (repeatable or comma-separated)." default:"127.0.0.1:9092" env:"ROLLUP_BROKERS" placeholder:"HOST:PORT"`
+	Topic                     []string      `help:"Input topic (repeatable or comma-separated). Every partition is read directly, without a consumer group." env:"ROLLUP_TOPIC" xor:"input" placeholder:"NAME"`
+	TopicRegex                string        `help:"Read every topic whose whole name matches this regular expression (RE2), including topics created while running. Instead of --topic." env:"ROLLUP_TOPIC_REGEX" xor:"input" placeholder:"REGEX"`
+	InputFormat               string        `help:"Format of the input record values: influx (InfluxDB line protocol; a record may hold one line, as Telegraf writes them, or many) or opentsdb (OpenTSDB telnet put lines, one or many per record)." default:"influx" enum:"influx,opentsdb" env:"ROLLUP_INPUT_FORMAT"`
+	InputOpenTSDBMaxTags      int           `name:"input-opentsdb-max-tags" help:"With --input-format opentsdb: most tags a put line may have (OpenTSDB's tsd.storage.max_tags)." default:"8" env:"ROLLUP_INPUT_OPENTSDB_MAX_TAGS"`
+	InputOpenTSDBSpecialChars string        `name:"input-opentsdb-special-chars" help:"With --input-format opentsdb: more characters allowed in metrics and tags (OpenTSDB's tsd.core.tag.allow_specialchars)." default:"" env:"ROLLUP_INPUT_OPENTSDB_SPECIAL_CHARS"`
+	Precision                 string        `help:"Unit of line-protocol timestamps: ns, us, ms or s (OpenTSDB timestamps are seconds or milliseconds by magnitude)." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`
+	Start                     string        `help:"Where to start the partitions that exist at startup: earliest or latest. Partitions and topics found later always start at the earliest offset." default:"earliest" enum:"earliest,latest" env:"ROLLUP_START"`
+	OutputTopic               string        `help:"Topic the rollups go to (archives may override it with :topic=NAME). It must exist." default:"rollups" env:"ROLLUP_OUTPUT_TOPIC" placeholder:"NAME"`
+	OutputFormat              string        `help:"Rollup output: opentsdb (opentsdb-rpc-kafka Aggregate objects, a JSON array per record; avg and rollups OpenTSDB would reject are counted, not sent) or jsonl (one JSON object per line, many lines per record)." default:"opentsdb" enum:"opentsdb,jsonl" env:"ROLLUP_OUTPUT_FORMAT"`
+	OutputRecordBytes         int           `help:"Most bytes in one output record value (a window bigger than this goes alone). Smaller records lose less when OpenTSDB rejects one." default:"65536" env:"ROLLUP_OUTPUT_RECORD_BYTES"`
+	OpenTSDBMaxTags           int           `name:"opentsdb-max-tags" help:"Most tags an OpenTSDB rollup may carry; match tsd.storage.max_tags (minus one if the TSDs run with tsd.rollups.tag_raw)." default:"8" env:"ROLLUP_OPENTSDB_MAX_TAGS"`
+	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME] (repeatable). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
+	Lateness                  time.Duration `help:"How far behind its partition's newest point a point may be and still count. Later points are counted as late and dropped." default:"30s" env:"ROLLUP_LATENESS"`
+	IdleTimeout               time.Duration `help:"A partition that delivers nothing for this long stops holding back the watermark; when all are idle, the wall clock closes windows (minus --lateness). 0 disables." default:"1m" env:"ROLLUP_IDLE_TIMEOUT"`
+	MaxFuture                 time.Duration `help:"Reject points more than this far ahead of the wall clock, so one bad clock cannot close everyone's windows." default:"1h" env:"ROLLUP_MAX_FUTURE"`
+	MetricSeparator           string        `help:"Joins measurement and field into the metric name." default:"_" env:"ROLLUP_METRIC_SEPARATOR"`
+	SeriesTTL                 time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
+	Shards                    int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`
+	MaxSeries                 int           `help:"Most live series (about 300 bytes each plus 64 per open window); points of new series beyond it are counted (rollup_points_dropped_total{reason=\"series_limit\"}) and dropped, known series keep working. 0: no limit." default:"10000000" env:"ROLLUP_MAX_SERIES"`
+	Parsers                   int           `help:"Parser goroutines, each reading a fixed group of partitions (default: GOMAXPROCS)." default:"0" env:"ROLLUP_PARSERS"`
+	MetadataInterval          time.Duration `help:"How often to look for new partitions and topics (and output partition counts)." default:"5s" env:"ROLLUP_METADATA_INTERVAL"`
+	ProduceBufferBytes        int           `help:"Most output bytes buffered while the brokers are slow or down; when full, reading pauses (nothing is dropped)." default:"268435456" env:"ROLLUP_PRODUCE_BUFFER_BYTES"`
+	MetricsListen             string        `help:"Address of the HTTP server for /metrics (Prometheus text) and /healthz; empty disables it." default:"127.0.0.1:9108" env:"ROLLUP_METRICS_LISTEN" placeholder:"HOST:PORT"`
+	ShutdownTimeout           time.Duration `help:"On SIGTERM/SIGINT, how long to wait for fetched records to be applied, the final checkpoint to be written and produced records to be acknowledged before exiting anyway." default:"30s" env:"ROLLUP_SHUTDOWN_TIMEOUT"`
+	Checkpoint                string        `help:"Where to keep checkpoints of the state (open windows, series, offsets, watermarks): a directory path, file:///path or hdfs://namenode:port/path (hdfs://nn1:port,nn2:port/path for an HA pair; the HDFS user is $HADOOP_USER_NAME or the process user). At start the newest valid one is restored and every partition resumes at its offset; a final one is written on SIGTERM. Empty: no checkpoints (a restart loses the open windows)." env:"ROLLUP_CHECKPOINT" placeholder:"DIR|URL"`
+	CheckpointInterval        time.Duration `help:"Time between checkpoints. Ingestion pauses for the in-memory copy only (see rollup_checkpoint_pause_seconds); the file is written in the background." default:"1m" env:"ROLLUP_CHECKPOINT_INTERVAL"`
+	CheckpointKeep            int           `help:"Checkpoint files to keep, newest first (at least 2, so a damaged one has a predecessor)." default:"3" env:"ROLLUP_CHECKPOINT_KEEP"`
+	CheckpointDiscard         bool          `help:"Start from scratch even if a checkpoint exists (its open windows are lost; partitions start per --start). Needed to change the archives of a service that has checkpoints." env:"ROLLUP_CHECKPOINT_DISCARD"`
+	CheckpointRequire         bool          `help:"Refuse to start without a usable checkpoint (e.g. when the checkpoint disk is not mounted)." env:"ROLLUP_CHECKPOINT_REQUIRE"`
+	Delivery                  string        `help:"Output guarantee: exactly-once (the default with --checkpoint: the rollups between two checkpoints go out in one Kafka transaction with a marker in --marker-topic; read_committed readers see each rollup once through any crash, at each checkpoint, so --checkpoint-interval is also their latency) or at-least-once (the only choice without --checkpoint, and for brokers without transactions: after a crash, rollups since the last checkpoint are sent again)." enum:",exactly-once,at-least-once" default:"" env:"ROLLUP_DELIVERY"`
+	TransactionalID           string        `help:"Transactional id of the output producer with exactly-once delivery; it must stay the same across restarts and differ between services. Default: derived from --checkpoint and the input topics." env:"ROLLUP_TRANSACTIONAL_ID" placeholder:"ID"`
+	MarkerTopic               string        `help:"Topic of the commit markers of exactly-once delivery (created when missing: one partition, compacted). Services with different transactional ids may share it, but a starting service reads it up to its own marker with read_committed, so another service's open transaction can delay its start by up to that service's --checkpoint-interval; give each its own topic to avoid that." default:"rollup-commits" env:"ROLLUP_MARKER_TOPIC" placeholder:"NAME"`
+	TransactionTimeout        time.Duration `help:"Transaction timeout of exactly-once delivery; it must exceed --checkpoint-interval plus the time to write a checkpoint, and not exceed the brokers' transaction.max.timeout.ms (15m by default). Default: --checkpoint-interval + 1m." default:"0s" env:"ROLLUP_TRANSACTION_TIMEOUT"`
+	DryRun                    bool          `help:"Validate the configuration, print it and exit." env:"ROLLUP_DRY_RUN"`
 
 	kafkaSecurity `embed:""`
 }
@@ -115,6 +117,15 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 		return nil, err
 	}
 	cfg.Precision = prec
+	decOpts := fastparse.DecoderOptions{Precision: prec, OpenTSDBMaxTags: r.InputOpenTSDBMaxTags, OpenTSDBSpecialChars: r.InputOpenTSDBSpecialChars}
+	if _, err := fastparse.NewDecoder(r.InputFormat, decOpts); err != nil {
+		return nil, err
+	}
+	format := r.InputFormat
+	cfg.NewDecoder = func() fastparse.Decoder {
+		d, _ := fastparse.NewDecoder(format, decOpts)
+		return d
+	}
 	cfg.MetricSeparator = r.MetricSeparator
 	if r.MaxFuture <= 0 {
 		return nil, errors.New("--max-future must be positive")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -20,6 +21,8 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/rollupd/rollup/fastparse"
 )
 
 func TestRunDryRun(t *testing.T) {
@@ -364,5 +367,16 @@ func TestRunShutdownBrokerGone(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve still running 10s after the stop with a 2s shutdown timeout")
+	}
+}
+
+// The --input-format enums follow fastparse's list of formats.
+func TestInputFormatEnums(t *testing.T) {
+	want := strings.ReplaceAll(fastparse.InputFormatNames(), ", ", ",")
+	for _, typ := range []reflect.Type{reflect.TypeFor[runCmd](), reflect.TypeFor[aggregateCmd]()} {
+		f, _ := typ.FieldByName("InputFormat")
+		if got := f.Tag.Get("enum"); got != want {
+			t.Errorf("%s.InputFormat enum %q, want %q (fastparse.InputFormats)", typ.Name(), got, want)
+		}
 	}
 }

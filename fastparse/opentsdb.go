@@ -1,0 +1,350 @@
+package fastparse
+
+import (
+	"bytes"
+	"unicode"
+	"unicode/utf8"
+)
+
+// OpenTSDB telnet "put" lines (FORMATS.md section 2.1), as OpenTSDB's
+// PutDataPointRpc reads them:
+//
+//	put <metric> <timestamp> <value> <tagk>=<tagv>[ <tagk>=<tagv>...]
+//
+// Words are split on single spaces: an empty word before the value (a
+// doubled space) is an error, empty words among the tags are skipped. The
+// timestamp is seconds, or milliseconds when it does not fit in 32 bits
+// (at most 13 digits); a '.' in it is deleted first, as OpenTSDB does, so
+// "1700000000.123" is milliseconds. A value without '.', 'e' or 'E' is an
+// int64, else a float; NaN and infinities are rejected. Every tag is
+// "k=v" with both parts non-empty; a key given twice with different values
+// is an error, with the same value it counts once; there must be 1 to
+// MaxTags tags. Metric, tag keys and values are made of a-z A-Z 0-9 - _ .
+// / , Unicode letters and AllowSpecialChars; nothing is escaped. Lines end
+// at "\n" or "\r\n" and are at most 1024 bytes (OpenTSDB's frame limit).
+//
+// One difference: OpenTSDB decodes the line as ISO-8859-1 before checking
+// for letters, so a UTF-8 letter like "é" (0xC3 0xA9) fails there
+// ('©' is not a letter) but passes here, where input is UTF-8.
+
+// OpenTSDBMaxLine is OpenTSDB's telnet frame limit, in bytes.
+const OpenTSDBMaxLine = 1024
+
+// OpenTSDBDecoder decodes OpenTSDB put lines; it implements Decoder. Each
+// line is one point: Measurement is the metric, Fields has one Field with
+// an empty Key. The zero value is ready for Reset and takes OpenTSDB's
+// defaults.
+type OpenTSDBDecoder struct {
+	// MaxTags is tsd.storage.max_tags: the most tags a line may have.
+	// Default 8.
+	MaxTags int
+	// AllowSpecialChars is tsd.core.tag.allow_specialchars: more bytes
+	// allowed in names (ASCII only).
+	AllowSpecialChars string
+
+	allowed  byteSet
+	builtFor string
+	built    bool
+
+	buf      []byte
+	pos      int // start of the next line
+	start    int // start of the current line
+	line     int // 1-based number of the current line
+	nextLine int
+	failed   bool
+	err      ParseError
+	metric   []byte
+	tags     []Tag
+	fields   [1]Field
+	time     int64
+}
+
+var _ Decoder = (*OpenTSDBDecoder)(nil)
+
+// openTSDBChars are the ASCII bytes OpenTSDB's Tags.validateString
+// accepts.
+var openTSDBChars = byteRange('a', 'z').union(byteRange('A', 'Z')).union(byteRange('0', '9')).union(newByteSet("-_./"))
+
+// Reset starts decoding buf. Lines without a timestamp do not exist in
+// this format, so defaultTime is unused.
+func (d *OpenTSDBDecoder) Reset(buf []byte, _ int64) {
+	if !d.built || d.builtFor != d.AllowSpecialChars {
+		d.allowed = openTSDBChars
+		for i := 0; i < len(d.AllowSpecialChars); i++ {
+			if c := d.AllowSpecialChars[i]; c > ' ' && c < utf8.RuneSelf {
+				d.allowed[c] = true
+			}
+		}
+		d.builtFor, d.built = d.AllowSpecialChars, true
+	}
+	d.buf, d.pos, d.start, d.line, d.nextLine = buf, 0, 0, 0, 1
+	d.clear()
+}
+
+func (d *OpenTSDBDecoder) clear() {
+	d.failed = false
+	d.metric = nil
+	d.tags = d.tags[:0]
+	d.time = 0
+}
+
+// Next decodes the next non-blank line; false at the end of the buffer.
+func (d *OpenTSDBDecoder) Next() bool {
+	for d.pos < len(d.buf) {
+		d.clear()
+		d.start, d.line = d.pos, d.nextLine
+		end := len(d.buf)
+		if i := bytes.IndexByte(d.buf[d.pos:], '\n'); i >= 0 {
+			end = d.pos + i
+			d.pos = end + 1
+		} else {
+			d.pos = end
+		}
+		d.nextLine++
+		content := d.buf[d.start:end]
+		if n := len(content); n > 0 && content[n-1] == '\r' {
+			content = content[:n-1]
+		}
+		if len(content) == 0 {
+			continue
+		}
+		d.decodeLine(content)
+		return true
+	}
+	return false
+}
+
+// Err returns the current line's error, or nil. The ParseError is reused:
+// see the package doc.
+func (d *OpenTSDBDecoder) Err() *ParseError {
+	if d.failed {
+		return &d.err
+	}
+	return nil
+}
+
+// LineOffset returns the byte offset of the current line in the buffer.
+func (d *OpenTSDBDecoder) LineOffset() int { return d.start }
+
+// Measurement returns the metric name.
+func (d *OpenTSDBDecoder) Measurement() []byte { return d.metric }
+
+// Tags returns the tags, sorted by key.
+func (d *OpenTSDBDecoder) Tags() []Tag { return d.tags }
+
+// Fields returns the one value of the line.
+func (d *OpenTSDBDecoder) Fields() []Field {
+	if d.failed {
+		return nil
+	}
+	return d.fields[:]
+}
+
+// Time returns the point's time in Unix nanoseconds.
+func (d *OpenTSDBDecoder) Time() int64 { return d.time }
+
+// word returns the word of content starting at i (up to the next space)
+// and the index after it and its separating space.
+func word(content []byte, i int) ([]byte, int) {
+	j := bytes.IndexByte(content[i:], ' ')
+	if j < 0 {
+		return content[i:], len(content)
+	}
+	return content[i : i+j], i + j + 1
+}
+
+func (d *OpenTSDBDecoder) fail(off int, reason Reason, msg string, subject []byte) {
+	d.failed = true
+	d.metric = nil
+	d.tags = d.tags[:0]
+	e := &d.err
+	e.Offset = off
+	e.Line = d.line
+	e.Col = off - d.start + 1
+	e.Reason = reason
+	e.Msg = msg
+	e.hasQuote = subject != nil
+	e.quoteTrunc = len(subject) > maxQuote
+	e.quoteLen = uint8(copy(e.quote[:], subject))
+	e.found = foundNone
+}
+
+// decodeLine decodes one line (without its line ending).
+func (d *OpenTSDBDecoder) decodeLine(content []byte) {
+	base := d.start // offset of content in d.buf
+	if len(content) > OpenTSDBMaxLine {
+		d.fail(base+OpenTSDBMaxLine, ReasonSyntax, "line longer than OpenTSDB's 1024-byte limit", nil)
+		return
+	}
+	cmd, i := word(content, 0)
+	if string(cmd) != "put" {
+		d.fail(base, ReasonSyntax, "expected \"put\" at the start of the line, found", cmd)
+		return
+	}
+	metric, j := word(content, i)
+	if !d.validName(base+i, metric, nameMetric) {
+		return
+	}
+	ts, k := word(content, j)
+	t, ok := openTSDBTime(ts)
+	if !ok {
+		d.fail(base+j, ReasonTimestamp, "invalid timestamp: want seconds or milliseconds (at most 13 digits), found", ts)
+		return
+	}
+	val, l := word(content, k)
+	v, ok := openTSDBValue(val)
+	if !ok {
+		d.fail(base+k, ReasonSyntax, "invalid value: want an integer or a finite float, found", val)
+		return
+	}
+	for l < len(content) {
+		tag, next := word(content, l)
+		at := base + l
+		l = next
+		if len(tag) == 0 {
+			continue // doubled spaces among the tags
+		}
+		eq := bytes.IndexByte(tag, '=')
+		if eq <= 0 || eq == len(tag)-1 || bytes.IndexByte(tag[eq+1:], '=') >= 0 {
+			d.fail(at, ReasonSyntax, "invalid tag: want key=value, both non-empty, found", tag)
+			return
+		}
+		key, value := tag[:eq], tag[eq+1:]
+		if !d.validName(at, key, nameTagKey) || !d.validName(at+eq+1, value, nameTagValue) {
+			return
+		}
+		if !d.addTag(at, key, value) {
+			return
+		}
+	}
+	if len(d.tags) == 0 {
+		d.fail(base+len(content), ReasonSyntax, "no tag: OpenTSDB needs at least one tagk=tagv", nil)
+		return
+	}
+	maxTags := d.MaxTags
+	if maxTags <= 0 {
+		maxTags = 8
+	}
+	if len(d.tags) > maxTags {
+		d.fail(base, ReasonSyntax, "more tags than tsd.storage.max_tags allows", nil)
+		return
+	}
+	d.metric = metric
+	d.time = t
+	d.fields[0] = Field{Kind: FieldFloat, Float: v}
+}
+
+// addTag inserts a tag in key order; a key seen before is an error unless
+// its value is the same.
+func (d *OpenTSDBDecoder) addTag(at int, key, value []byte) bool {
+	i := len(d.tags)
+	for i > 0 {
+		c := bytes.Compare(d.tags[i-1].Key, key)
+		if c == 0 {
+			if bytes.Equal(d.tags[i-1].Value, value) {
+				return true
+			}
+			d.fail(at, ReasonDuplicateTag, "duplicate tag key with another value", key)
+			return false
+		}
+		if c < 0 {
+			break
+		}
+		i--
+	}
+	d.tags = append(d.tags, Tag{})
+	copy(d.tags[i+1:], d.tags[i:])
+	d.tags[i] = Tag{Key: key, Value: value}
+	return true
+}
+
+// What validName checks, with its messages as constants so that a bad
+// line allocates nothing.
+type nameKind uint8
+
+const (
+	nameMetric nameKind = iota
+	nameTagKey
+	nameTagValue
+)
+
+var nameMsgs = [...]struct{ empty, char, enc string }{
+	nameMetric: {"empty metric name (a doubled space?)",
+		"invalid character in metric name (allowed: a-z A-Z 0-9 - _ . / and letters)",
+		"invalid UTF-8 or a character that is not a letter in metric name"},
+	nameTagKey: {"empty tag key",
+		"invalid character in tag key (allowed: a-z A-Z 0-9 - _ . / and letters)",
+		"invalid UTF-8 or a character that is not a letter in tag key"},
+	nameTagValue: {"empty tag value",
+		"invalid character in tag value (allowed: a-z A-Z 0-9 - _ . / and letters)",
+		"invalid UTF-8 or a character that is not a letter in tag value"},
+}
+
+// validName checks a metric, tag key or tag value (at offset off).
+func (d *OpenTSDBDecoder) validName(off int, name []byte, kind nameKind) bool {
+	msgs := &nameMsgs[kind]
+	if len(name) == 0 {
+		d.fail(off, ReasonSyntax, msgs.empty, nil)
+		return false
+	}
+	for i := 0; i < len(name); {
+		c := name[i]
+		if c < utf8.RuneSelf {
+			if !d.allowed[c] {
+				d.fail(off+i, ReasonSyntax, msgs.char, name)
+				d.err.found = int16(c)
+				if isBadControl(c) {
+					d.err.Reason = ReasonEncoding
+				}
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(name[i:])
+		if r == utf8.RuneError && n <= 1 || !unicode.IsLetter(r) {
+			d.fail(off+i, ReasonEncoding, msgs.enc, name)
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+// openTSDBTime parses a timestamp as OpenTSDB does and returns Unix ns.
+func openTSDBTime(s []byte) (int64, bool) {
+	var v uint64
+	digits := 0
+	for _, c := range s {
+		if c == '.' {
+			continue // deleted before parsing, as OpenTSDB does
+		}
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		digits++
+		if digits > 13 {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	switch {
+	case digits == 0 || v == 0:
+		return 0, false
+	case v <= 0xffffffff: // seconds (OpenTSDB: no bit of SECOND_MASK set)
+		return int64(v) * 1e9, true
+	default: // milliseconds
+		return int64(v) * 1e6, true
+	}
+}
+
+// openTSDBValue parses a value as OpenTSDB does: an int64 unless it has
+// '.', 'e' or 'E', else a finite float.
+func openTSDBValue(s []byte) (float64, bool) {
+	if bytes.IndexAny(s, ".eE") < 0 {
+		n, st := parseInt(s)
+		return float64(n), st == numOK
+	}
+	f, st := parseFloat(s)
+	return f, st == numOK && f-f == 0
+}
