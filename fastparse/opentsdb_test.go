@@ -36,7 +36,7 @@ func decodeOpenTSDB(d *OpenTSDBDecoder, in string) []string {
 func TestOpenTSDB(t *testing.T) {
 	for _, c := range []struct {
 		name, in string
-		want []string
+		want     []string
 	}{
 		{"FORMATS example", "put sys.cpu.user 1700000000 42.5 host=web01 dc=lga\n",
 			[]string{"sys.cpu.user t=1700000000000000000 v=42.5 dc=lga,host=web01"}},
