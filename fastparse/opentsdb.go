@@ -43,6 +43,7 @@ type OpenTSDBDecoder struct {
 	AllowSpecialChars string
 
 	allowed  byteSet
+	class    [256]uint8 // see scanWord
 	builtFor string
 	built    bool
 
@@ -73,6 +74,20 @@ func (d *OpenTSDBDecoder) Reset(buf []byte, _ int64) {
 		for i := 0; i < len(d.AllowSpecialChars); i++ {
 			if c := d.AllowSpecialChars[i]; c > ' ' && c < utf8.RuneSelf {
 				d.allowed[c] = true
+			}
+		}
+		for c := range d.class {
+			switch {
+			case c == ' ':
+				d.class[c] = classSpace
+			case c == '=':
+				d.class[c] = classEq
+			case c >= utf8.RuneSelf:
+				d.class[c] = classHigh
+			case d.allowed[c]:
+				d.class[c] = className
+			default:
+				d.class[c] = classBad
 			}
 		}
 		d.builtFor, d.built = d.AllowSpecialChars, true
@@ -169,6 +184,39 @@ func (d *OpenTSDBDecoder) fail(off int, reason Reason, msg string, subject []byt
 	e.found = foundNone
 }
 
+// Byte classes for scanWord.
+const (
+	classBad = iota
+	className
+	classEq
+	classSpace
+	classHigh // a byte of a multi-byte UTF-8 sequence: checked by validName
+)
+
+// scanWord scans the word of content starting at i in one pass: it returns
+// the index after it (its space skipped), its end, the index of its first
+// '=' (-1: none), and whether it holds anything but plain name bytes and
+// at most one '=' (then validName or the caller reports the error).
+func (d *OpenTSDBDecoder) scanWord(content []byte, i int) (next, end, eq int, odd bool) {
+	eq = -1
+	j := i
+	for ; j < len(content); j++ {
+		switch d.class[content[j]] {
+		case className:
+		case classSpace:
+			return j + 1, j, eq, odd
+		case classEq:
+			if eq >= 0 {
+				odd = true
+			}
+			eq = j
+		default:
+			odd = true
+		}
+	}
+	return j, j, eq, odd
+}
+
 // decodeLine decodes one line (without its line ending).
 func (d *OpenTSDBDecoder) decodeLine(content []byte) {
 	base := d.start // offset of content in d.buf
@@ -176,13 +224,15 @@ func (d *OpenTSDBDecoder) decodeLine(content []byte) {
 		d.fail(base+OpenTSDBMaxLine, ReasonSyntax, "line longer than OpenTSDB's 1024-byte limit", nil)
 		return
 	}
-	cmd, i := word(content, 0)
-	if string(cmd) != "put" {
+	if len(content) < 4 || string(content[:4]) != "put " {
+		cmd, _ := word(content, 0)
 		d.fail(base, ReasonSyntax, "expected \"put\" at the start of the line, found", cmd)
 		return
 	}
-	metric, j := word(content, i)
-	if !d.validName(base+i, metric, nameMetric) {
+	i := 4
+	j, end, eq, odd := d.scanWord(content, i)
+	metric := content[i:end]
+	if (odd || eq >= 0 || len(metric) == 0) && !d.validName(base+i, metric, nameMetric) {
 		return
 	}
 	ts, k := word(content, j)
@@ -198,22 +248,28 @@ func (d *OpenTSDBDecoder) decodeLine(content []byte) {
 		return
 	}
 	for l < len(content) {
-		tag, next := word(content, l)
-		at := base + l
+		at := l
+		next, end, eq, odd := d.scanWord(content, l)
 		l = next
-		if len(tag) == 0 {
+		if end == at {
 			continue // doubled spaces among the tags
 		}
-		eq := bytes.IndexByte(tag, '=')
-		if eq <= 0 || eq == len(tag)-1 || bytes.IndexByte(tag[eq+1:], '=') >= 0 {
-			d.fail(at, ReasonSyntax, "invalid tag: want key=value, both non-empty, found", tag)
+		tag := content[at:end]
+		if eq <= at || eq == end-1 {
+			d.fail(base+at, ReasonSyntax, "invalid tag: want key=value, both non-empty, found", tag)
 			return
 		}
-		key, value := tag[:eq], tag[eq+1:]
-		if !d.validName(at, key, nameTagKey) || !d.validName(at+eq+1, value, nameTagValue) {
-			return
+		key, value := content[at:eq], content[eq+1:end]
+		if odd {
+			if bytes.IndexByte(value, '=') >= 0 || bytes.IndexByte(key, '=') >= 0 {
+				d.fail(base+at, ReasonSyntax, "invalid tag: want key=value, both non-empty, found", tag)
+				return
+			}
+			if !d.validName(base+at, key, nameTagKey) || !d.validName(base+eq+1, value, nameTagValue) {
+				return
+			}
 		}
-		if !d.addTag(at, key, value) {
+		if !d.addTag(base+at, key, value) {
 			return
 		}
 	}
