@@ -16,6 +16,7 @@ type InputFormat struct {
 var InputFormats = []InputFormat{
 	{"influx", "InfluxDB line protocol (what Telegraf's influx serializer writes; a record may hold one line or many)"},
 	{"opentsdb", "OpenTSDB telnet put lines (put <metric> <timestamp> <value> <tagk=tagv>...; seconds or milliseconds)"},
+	{"carbon", "Graphite carbon plaintext (<path> <value> <seconds>; tagged series as <name>;<tag>=<value>...)"},
 }
 
 // InputFormatNames returns the names of InputFormats, comma-separated.
@@ -44,6 +45,8 @@ func NewDecoder(format string, o DecoderOptions) (Decoder, error) {
 		return &InfluxLines{Precision: o.Precision}, nil
 	case "opentsdb":
 		return &OpenTSDBDecoder{MaxTags: o.OpenTSDBMaxTags, AllowSpecialChars: o.OpenTSDBSpecialChars}, nil
+	case "carbon":
+		return &CarbonDecoder{}, nil
 	}
 	return nil, fmt.Errorf("unknown input format %q (valid: %s)", format, InputFormatNames())
 }

@@ -295,7 +295,7 @@ func (d *OpenTSDBDecoder) decodeLine(content []byte) {
 func (d *OpenTSDBDecoder) addTag(at int, key, value []byte) bool {
 	i := len(d.tags)
 	for i > 0 {
-		c := bytes.Compare(d.tags[i-1].Key, key)
+		c := compareKeys(d.tags[i-1].Key, key)
 		if c == 0 {
 			if bytes.Equal(d.tags[i-1].Value, value) {
 				return true

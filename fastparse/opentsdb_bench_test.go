@@ -2,18 +2,24 @@ package fastparse
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
-// Equivalent data in both formats: one value per line, three tags.
-func oneValueLines(otsdb bool) []byte {
+// Equivalent data in every format: one value per line, three tags.
+func oneValueLines(format string) []byte {
 	var b []byte
 	for i := range 10000 {
 		ts := 1700000000 + i/100
 		v := fmt.Sprintf("%d.%03d", i%97, i%1000)
-		if otsdb {
+		switch format {
+		case "opentsdb":
 			b = fmt.Appendf(b, "put sys.cpu.user %d %s host=web%03d dc=lga cpu=cpu%d\n", ts, v, i%500, i%8)
-		} else {
+		case "carbon":
+			b = fmt.Appendf(b, "sys.cpu.user;host=web%03d;dc=lga;cpu=cpu%d %s %d\n", i%500, i%8, v, ts)
+		case "carbon-plain": // the tags in the path, as most Graphite senders do
+			b = fmt.Appendf(b, "lga.web%03d.cpu%d.sys.cpu.user %s %d\n", i%500, i%8, v, ts)
+		default:
 			b = fmt.Appendf(b, "sys.cpu,cpu=cpu%d,dc=lga,host=web%03d user=%s %d000000000\n", i%8, i%500, v, ts)
 		}
 	}
@@ -21,10 +27,10 @@ func oneValueLines(otsdb bool) []byte {
 }
 
 func BenchmarkDecodeOneValuePerLine(b *testing.B) {
-	for _, format := range []string{"opentsdb", "influx"} {
+	for _, format := range []string{"opentsdb", "carbon", "carbon-plain", "influx"} {
 		b.Run("format="+format, func(b *testing.B) {
-			buf := oneValueLines(format == "opentsdb")
-			d, _ := NewDecoder(format, DecoderOptions{})
+			buf := oneValueLines(format)
+			d, _ := NewDecoder(strings.TrimSuffix(format, "-plain"), DecoderOptions{})
 			b.SetBytes(int64(len(buf)))
 			b.ReportAllocs()
 			points := 0

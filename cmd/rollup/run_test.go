@@ -380,3 +380,20 @@ func TestInputFormatEnums(t *testing.T) {
 		}
 	}
 }
+
+// rollup aggregate reads every text input format; the metric name of
+// OpenTSDB and carbon input is kept as it is.
+func TestAggregateInputFormats(t *testing.T) {
+	for _, c := range []struct{ format, in string }{
+		{"influx", "sys,host=a cpu=1 1700000000000000000\nsys,host=a cpu=3 1700000010000000000\n"},
+		{"opentsdb", "put sys_cpu 1700000000 1 host=a\nput sys_cpu 1700000010000 3 host=a\n"},
+		{"carbon", "sys_cpu;host=a 1 1700000000\nsys_cpu;host=a 3 1700000010\n"},
+	} {
+		code, out, errOut := runCLI(t, c.in, "aggregate", "--input-format", c.format, "--archive", "1m:sum,count")
+		want := `{"metric":"sys_cpu","tags":{"host":"a"},"step":"1m","start":1699999980,"aggregator":"sum","value":4}` + "\n" +
+			`{"metric":"sys_cpu","tags":{"host":"a"},"step":"1m","start":1699999980,"aggregator":"count","value":2}` + "\n"
+		if code != 0 || out != want {
+			t.Errorf("%s: exit %d\n%s%s", c.format, code, out, errOut)
+		}
+	}
+}

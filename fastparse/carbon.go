@@ -1,0 +1,295 @@
+package fastparse
+
+import (
+	"bytes"
+	"math"
+)
+
+// Graphite carbon plaintext (FORMATS.md section 4.1), read as metrictank's
+// carbon input reads it:
+//
+//	<metric.path> <value> <unix-seconds>
+//	<name>;<tag>=<value>;<tag>=<value> <value> <unix-seconds>
+//
+// Lines end at "\n" (a "\r" before it is whitespace) and are at most 4096
+// bytes. Fields are separated by runs of whitespace (space, TAB, VT, FF,
+// CR); there must be exactly three. One leading '.' of the path is
+// dropped; the path may not contain NUL or bytes >= 0x80. The value is a
+// float as strconv.ParseFloat reads it, NaN and infinities included (the
+// pipeline counts and drops those). The timestamp is a float of seconds,
+// its fraction truncated, within 0 .. 2^32-1. In the tagged form the metric
+// is the text before the first ';' and each ';'-separated part after it is
+// a tag "key=value" with both sides non-empty; tags are sorted by key and
+// a key given twice is an error.
+
+// CarbonMaxLine is metrictank's carbon line limit, in bytes.
+const CarbonMaxLine = 4096
+
+// CarbonDecoder decodes carbon plaintext lines; it implements Decoder.
+// Each line is one point: Measurement is the metric path (or the name of a
+// tagged series), Fields has one Field with an empty Key. The zero value
+// is ready for Reset.
+type CarbonDecoder struct {
+	buf      []byte
+	pos      int
+	start    int
+	line     int
+	nextLine int
+	failed   bool
+	err      ParseError
+	metric   []byte
+	tags     []Tag
+	fields   [1]Field
+	time     int64
+}
+
+var _ Decoder = (*CarbonDecoder)(nil)
+
+// carbonSpace is the whitespace that separates carbon fields.
+var carbonSpace = newByteSet(" \t\v\f\r")
+
+// Reset starts decoding buf; every carbon line has a timestamp, so
+// defaultTime is unused.
+func (d *CarbonDecoder) Reset(buf []byte, _ int64) {
+	d.buf, d.pos, d.start, d.line, d.nextLine = buf, 0, 0, 0, 1
+	d.clear()
+}
+
+func (d *CarbonDecoder) clear() {
+	d.failed = false
+	d.metric = nil
+	d.tags = d.tags[:0]
+	d.time = 0
+}
+
+// Next decodes the next non-blank line; false at the end of the buffer.
+func (d *CarbonDecoder) Next() bool {
+	for d.pos < len(d.buf) {
+		d.clear()
+		d.start, d.line = d.pos, d.nextLine
+		end := len(d.buf)
+		if i := bytes.IndexByte(d.buf[d.pos:], '\n'); i >= 0 {
+			end = d.pos + i
+			d.pos = end + 1
+		} else {
+			d.pos = end
+		}
+		d.nextLine++
+		content := d.buf[d.start:end]
+		i := 0
+		for i < len(content) && carbonSpace[content[i]] {
+			i++
+		}
+		if i == len(content) {
+			continue // blank
+		}
+		d.decodeLine(content)
+		return true
+	}
+	return false
+}
+
+// Err returns the current line's error, or nil (see the package doc for
+// its lifetime).
+func (d *CarbonDecoder) Err() *ParseError {
+	if d.failed {
+		return &d.err
+	}
+	return nil
+}
+
+// LineOffset returns the byte offset of the current line in the buffer.
+func (d *CarbonDecoder) LineOffset() int { return d.start }
+
+// Measurement returns the metric path (without its tags).
+func (d *CarbonDecoder) Measurement() []byte { return d.metric }
+
+// Tags returns the tags of a tagged series, sorted by key.
+func (d *CarbonDecoder) Tags() []Tag { return d.tags }
+
+// Fields returns the one value of the line.
+func (d *CarbonDecoder) Fields() []Field {
+	if d.failed {
+		return nil
+	}
+	return d.fields[:]
+}
+
+// Time returns the point's time in Unix nanoseconds.
+func (d *CarbonDecoder) Time() int64 { return d.time }
+
+func (d *CarbonDecoder) fail(off int, reason Reason, msg string, subject []byte) {
+	d.failed = true
+	d.metric = nil
+	d.tags = d.tags[:0]
+	e := &d.err
+	e.Offset = off
+	e.Line = d.line
+	e.Col = off - d.start + 1
+	e.Reason = reason
+	e.Msg = msg
+	e.hasQuote = subject != nil
+	e.quoteTrunc = len(subject) > maxQuote
+	e.quoteLen = uint8(copy(e.quote[:], subject))
+	e.found = foundNone
+}
+
+// field returns the next whitespace-separated field of content from i:
+// its start and end (start == len(content): none left).
+func carbonField(content []byte, i int) (int, int) {
+	for i < len(content) && carbonSpace[content[i]] {
+		i++
+	}
+	j := i
+	for j < len(content) && !carbonSpace[content[j]] {
+		j++
+	}
+	return i, j
+}
+
+func (d *CarbonDecoder) decodeLine(content []byte) {
+	base := d.start
+	if len(content) > CarbonMaxLine {
+		d.fail(base+CarbonMaxLine, ReasonSyntax, "line longer than metrictank's 4096-byte carbon limit", nil)
+		return
+	}
+	// The path is scanned once: its end, its first ';' and any byte it
+	// may not hold.
+	ps := 0
+	for ps < len(content) && carbonSpace[content[ps]] {
+		ps++
+	}
+	if ps < len(content) && content[ps] == '.' {
+		ps++
+	}
+	pe, semi, bad := ps, -1, -1
+	for ; pe < len(content); pe++ {
+		c := content[pe]
+		if carbonSpace[c] {
+			break
+		}
+		if c == ';' && semi < 0 {
+			semi = pe - ps
+		} else if (c == 0 || c >= 0x80) && bad < 0 {
+			bad = pe
+		}
+	}
+	vs, ve := carbonField(content, pe)
+	ts, te := carbonField(content, ve)
+	if xs, _ := carbonField(content, te); ts == len(content) || xs < len(content) {
+		d.fail(base, ReasonSyntax, "want 3 fields: path value timestamp, found", content)
+		return
+	}
+	path := content[ps:pe]
+	if bad >= 0 {
+		d.fail(base+bad, ReasonEncoding, "NUL or non-ASCII byte in metric path", path)
+		d.err.found = int16(content[bad])
+		return
+	}
+	name := path
+	if semi >= 0 {
+		name = path[:semi]
+		rest := path[semi+1:]
+		off := ps + semi + 1
+		for {
+			n := bytes.IndexByte(rest, ';')
+			part := rest
+			if n >= 0 {
+				part = rest[:n]
+			}
+			eq := bytes.IndexByte(part, '=')
+			if eq <= 0 || eq == len(part)-1 {
+				d.fail(base+off, ReasonSyntax, "invalid tag of a tagged series: want key=value, both non-empty, found", part)
+				return
+			}
+			if !d.addTag(base+off, part[:eq], part[eq+1:]) {
+				return
+			}
+			if n < 0 {
+				break
+			}
+			off += n + 1
+			rest = rest[n+1:]
+		}
+	}
+	if len(name) == 0 {
+		d.fail(base+ps, ReasonSyntax, "empty metric path", nil)
+		return
+	}
+	v, ok := carbonValue(content[vs:ve])
+	if !ok {
+		d.fail(base+vs, ReasonSyntax, "invalid value, found", content[vs:ve])
+		return
+	}
+	t, ok := carbonTime(content[ts:te])
+	if !ok {
+		d.fail(base+ts, ReasonTimestamp, "invalid timestamp: want Unix seconds within 0..4294967295, found", content[ts:te])
+		return
+	}
+	d.metric = name
+	d.time = t
+	d.fields[0] = Field{Kind: FieldFloat, Float: v}
+}
+
+// addTag inserts a tag in key order; a key given twice is an error.
+func (d *CarbonDecoder) addTag(at int, key, value []byte) bool {
+	i := len(d.tags)
+	for i > 0 {
+		c := compareKeys(d.tags[i-1].Key, key)
+		if c == 0 {
+			d.fail(at, ReasonDuplicateTag, "duplicate tag key", key)
+			return false
+		}
+		if c < 0 {
+			break
+		}
+		i--
+	}
+	d.tags = append(d.tags, Tag{})
+	copy(d.tags[i+1:], d.tags[i:])
+	d.tags[i] = Tag{Key: key, Value: value}
+	return true
+}
+
+// carbonValue parses a value as strconv.ParseFloat does, the non-finite
+// spellings included.
+func carbonValue(s []byte) (float64, bool) {
+	if f, st := parseFloat(s); st == numOK {
+		return f, true
+	}
+	sign, rest := 1.0, s
+	if len(rest) > 0 && (rest[0] == '+' || rest[0] == '-') {
+		if rest[0] == '-' {
+			sign = -1
+		}
+		rest = rest[1:]
+	}
+	switch {
+	case bytes.EqualFold(rest, []byte("inf")), bytes.EqualFold(rest, []byte("infinity")):
+		return math.Inf(int(sign)), true
+	case bytes.EqualFold(rest, []byte("nan")):
+		return math.NaN(), true
+	}
+	return 0, false
+}
+
+// carbonTime parses a timestamp as metrictank does (ParseFloat, then
+// uint32: the fraction is truncated) and returns Unix ns. Plain digits,
+// what every sender writes, skip the float parser.
+func carbonTime(s []byte) (int64, bool) {
+	if len(s) > 0 && len(s) <= 10 {
+		var v int64
+		i := 0
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			v = v*10 + int64(s[i]-'0')
+		}
+		if i == len(s) {
+			return v * 1e9, v < 1<<32
+		}
+	}
+	t, st := parseFloat(s)
+	if st != numOK || !(t >= 0 && t < 1<<32) {
+		return 0, false
+	}
+	return int64(t) * 1e9, true
+}
