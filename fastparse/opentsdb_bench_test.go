@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// Equivalent data in every format: one value per line, three tags.
+// Equivalent data in every format: one value per line, the same three tags
+// in the same (sorted) order, as Telegraf writes them.
 func oneValueLines(format string) []byte {
 	var b []byte
 	for i := range 10000 {
@@ -14,9 +15,9 @@ func oneValueLines(format string) []byte {
 		v := fmt.Sprintf("%d.%03d", i%97, i%1000)
 		switch format {
 		case "opentsdb":
-			b = fmt.Appendf(b, "put sys.cpu.user %d %s host=web%03d dc=lga cpu=cpu%d\n", ts, v, i%500, i%8)
+			b = fmt.Appendf(b, "put sys.cpu.user %d %s cpu=cpu%d dc=lga host=web%03d\n", ts, v, i%8, i%500)
 		case "carbon":
-			b = fmt.Appendf(b, "sys.cpu.user;host=web%03d;dc=lga;cpu=cpu%d %s %d\n", i%500, i%8, v, ts)
+			b = fmt.Appendf(b, "sys.cpu.user;cpu=cpu%d;dc=lga;host=web%03d %s %d\n", i%8, i%500, v, ts)
 		case "carbon-plain": // the tags in the path, as most Graphite senders do
 			b = fmt.Appendf(b, "lga.web%03d.cpu%d.sys.cpu.user %s %d\n", i%500, i%8, v, ts)
 		default:
