@@ -22,6 +22,7 @@ type aggregateCmd struct {
 	Precision                 string        `help:"Unit of line-protocol timestamps: ns, us, ms or s (OpenTSDB timestamps are seconds or milliseconds by magnitude)." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`
 	InputOpenTSDBMaxTags      int           `name:"input-opentsdb-max-tags" help:"With --input-format opentsdb: most tags a put line may have (OpenTSDB's tsd.storage.max_tags)." default:"8" env:"ROLLUP_INPUT_OPENTSDB_MAX_TAGS"`
 	InputOpenTSDBSpecialChars string        `name:"input-opentsdb-special-chars" help:"With --input-format opentsdb: more characters allowed in metrics and tags (OpenTSDB's tsd.core.tag.allow_specialchars)." default:"" env:"ROLLUP_INPUT_OPENTSDB_SPECIAL_CHARS"`
+	CarbonSchemas             string        `name:"carbon-schemas" help:"With --input-format carbon: a storage-schemas.conf, read as metrictank reads it (the first retention of the first matching pattern is a series' raw interval); a warning names every pattern whose raw interval is longer than the finest archive step." env:"ROLLUP_CARBON_SCHEMAS" placeholder:"FILE" type:"existingfile"`
 	DefaultTime               string        `help:"Time for lines without a timestamp, as Unix nanoseconds or RFC 3339 (default: the time the line is read)." env:"ROLLUP_DEFAULT_TIME" placeholder:"TIME"`
 	MetricSeparator           string        `help:"Joins measurement and field into the metric name." default:"_" env:"ROLLUP_METRIC_SEPARATOR"`
 	MaxFuture                 time.Duration `help:"Reject points more than this far ahead of the wall clock." default:"1h" env:"ROLLUP_MAX_FUTURE"`
@@ -110,6 +111,11 @@ func (a *aggregateCmd) Run(log *slog.Logger, std stdio) error {
 	if err != nil {
 		return err
 	}
+	if a.CarbonSchemas != "" {
+		if _, err := checkCarbonSchemas(a.CarbonSchemas, cfg.Window.Archives, log); err != nil {
+			return err
+		}
+	}
 	out := bufio.NewWriterSize(std.out, 1<<20)
 	eng, err := pipeline.New(cfg, out)
 	if err != nil {
@@ -160,4 +166,27 @@ func (a *aggregateCmd) Run(log *slog.Logger, std stdio) error {
 		return fmt.Errorf("cannot write rollups: %w", closeErr)
 	}
 	return nil
+}
+
+// checkCarbonSchemas reads a storage-schemas.conf and warns, for every
+// schema whose raw interval is longer than the finest archive step, that
+// windows of the series it matches hold at most one point.
+func checkCarbonSchemas(path string, archives []window.Archive, log *slog.Logger) (*fastparse.CarbonSchemas, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--carbon-schemas: %w", err)
+	}
+	defer f.Close()
+	s, err := fastparse.ParseCarbonSchemas(path, f)
+	if err != nil {
+		return nil, fmt.Errorf("--carbon-schemas: %w", err)
+	}
+	fine := archives[0]
+	for _, sc := range s.Schemas {
+		if sc.Interval > fine.Step {
+			log.Warn("a carbon schema's raw interval is longer than the finest archive step: its series get at most one point per window",
+				"schema", sc.Name, "pattern", sc.Pattern.String(), "interval_seconds", sc.Interval, "archive", fine.Name)
+		}
+	}
+	return s, nil
 }

@@ -35,6 +35,7 @@ type runCmd struct {
 	InputFormat               string        `help:"Format of the input record values: influx (InfluxDB line protocol; a record may hold one line, as Telegraf writes them, or many), opentsdb (OpenTSDB telnet put lines, one or many per record) or carbon (Graphite plaintext, tagged series too)." default:"influx" enum:"influx,opentsdb,carbon" env:"ROLLUP_INPUT_FORMAT"`
 	InputOpenTSDBMaxTags      int           `name:"input-opentsdb-max-tags" help:"With --input-format opentsdb: most tags a put line may have (OpenTSDB's tsd.storage.max_tags)." default:"8" env:"ROLLUP_INPUT_OPENTSDB_MAX_TAGS"`
 	InputOpenTSDBSpecialChars string        `name:"input-opentsdb-special-chars" help:"With --input-format opentsdb: more characters allowed in metrics and tags (OpenTSDB's tsd.core.tag.allow_specialchars)." default:"" env:"ROLLUP_INPUT_OPENTSDB_SPECIAL_CHARS"`
+	CarbonSchemas             string        `name:"carbon-schemas" help:"With --input-format carbon: a storage-schemas.conf, read as metrictank reads it (the first retention of the first matching pattern is a series' raw interval); a warning names every pattern whose raw interval is longer than the finest archive step." env:"ROLLUP_CARBON_SCHEMAS" placeholder:"FILE" type:"existingfile"`
 	Precision                 string        `help:"Unit of line-protocol timestamps: ns, us, ms or s (OpenTSDB timestamps are seconds or milliseconds by magnitude)." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`
 	Start                     string        `help:"Where to start the partitions that exist at startup: earliest or latest. Partitions and topics found later always start at the earliest offset." default:"earliest" enum:"earliest,latest" env:"ROLLUP_START"`
 	OutputTopic               string        `help:"Topic the rollups go to (archives may override it with :topic=NAME). It must exist." default:"rollups" env:"ROLLUP_OUTPUT_TOPIC" placeholder:"NAME"`
@@ -184,6 +185,11 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	}
 	if r.ShutdownTimeout <= 0 {
 		return nil, errors.New("--shutdown-timeout must be positive")
+	}
+	if r.CarbonSchemas != "" {
+		if _, err := checkCarbonSchemas(r.CarbonSchemas, cfg.Window.Archives, log); err != nil {
+			return nil, err
+		}
 	}
 	if r.Checkpoint == "" {
 		if r.CheckpointRequire {

@@ -397,3 +397,22 @@ func TestAggregateInputFormats(t *testing.T) {
 		}
 	}
 }
+
+// --carbon-schemas: a schema whose raw interval is longer than the finest
+// step is named in a warning; a broken file is an error with its line.
+func TestCarbonSchemasFlag(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "storage-schemas.conf")
+	os.WriteFile(good, []byte("[slow]\npattern = ^slow\\.\nretentions = 5m:30d\n[rest]\npattern = .*\nretentions = 10s:1d\n"), 0o644)
+	code, _, errOut := runCLI(t, "", "run", "--dry-run", "--topic", "x", "--input-format", "carbon", "--archive", "1m:sum", "--carbon-schemas", good)
+	if code != 0 || !strings.Contains(errOut, "a carbon schema's raw interval is longer than the finest archive step") ||
+		!strings.Contains(errOut, "schema=slow") || strings.Contains(errOut, "schema=rest") {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+	bad := filepath.Join(dir, "bad.conf")
+	os.WriteFile(bad, []byte("[a]\npattern = x\nretentions = 1x:1d\n"), 0o644)
+	code, _, errOut = runCLI(t, "", "aggregate", "--input-format", "carbon", "--carbon-schemas", bad)
+	if code == 0 || !strings.Contains(errOut, "bad.conf:3: retentions of [a]: retention \"1x:1d\": unknown duration unit \"x\"") {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+}
