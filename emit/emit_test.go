@@ -193,6 +193,9 @@ func TestDropReasons(t *testing.T) {
 		{"opentsdb_start_ms", "opentsdb", Options{}, with(func(r *Rollup) { r.Start = 1700000040000 }), DropTimestamp},
 		{"opentsdb_aggregate_tag", "opentsdb", Options{}, with(func(r *Rollup) { r.Tags = tags("_aggregate", "SUM", "host", "h1") }), DropAggTag},
 		{"opentsdb_start_max_ok", "opentsdb", Options{}, with(func(r *Rollup) { r.Start = 1<<32 - 1 }), DropNone},
+		{"influx_nan", "influx", Options{}, with(func(r *Rollup) { r.Value = math.NaN() }), DropNonFinite},
+		{"influx_comment", "influx", Options{}, with(func(r *Rollup) { r.Metric = []byte("#cpu") }), DropInfluxBadName},
+		{"influx_ok", "influx", Options{}, with(func(r *Rollup) { r.Metric = []byte("cpu load,x") }), DropNone},
 	}
 	covered := map[DropReason]bool{}
 	for _, tc := range tests {
@@ -222,14 +225,15 @@ func TestDropReasons(t *testing.T) {
 
 func TestDropReasonString(t *testing.T) {
 	want := map[DropReason]string{
-		DropNone:        "none",
-		DropNonFinite:   "non_finite",
-		DropNoTags:      "opentsdb_no_tags",
-		DropTooManyTags: "opentsdb_too_many_tags",
-		DropBadChar:     "opentsdb_bad_char",
-		DropDerivedAgg:  "opentsdb_derived_aggregator",
-		DropTimestamp:   "opentsdb_timestamp",
-		DropAggTag:      "opentsdb_aggregate_tag",
+		DropNone:          "none",
+		DropNonFinite:     "non_finite",
+		DropNoTags:        "opentsdb_no_tags",
+		DropTooManyTags:   "opentsdb_too_many_tags",
+		DropBadChar:       "opentsdb_bad_char",
+		DropDerivedAgg:    "opentsdb_derived_aggregator",
+		DropTimestamp:     "opentsdb_timestamp",
+		DropAggTag:        "opentsdb_aggregate_tag",
+		DropInfluxBadName: "influx_bad_name",
 	}
 	for r, s := range want {
 		if r.String() != s {
@@ -328,13 +332,13 @@ func TestOpenTSDBCharClasses(t *testing.T) {
 }
 
 func TestNewEncoder(t *testing.T) {
-	for _, f := range []string{"jsonl", "opentsdb"} {
+	for _, f := range []string{"jsonl", "opentsdb", "influx"} {
 		if _, err := NewEncoder(f, Options{}); err != nil {
 			t.Errorf("NewEncoder(%q): %v", f, err)
 		}
 	}
-	_, err := NewEncoder("influx", Options{})
-	if !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), "jsonl, opentsdb") {
+	_, err := NewEncoder("graphite", Options{})
+	if !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), "jsonl, opentsdb, influx") {
 		t.Errorf("unknown format error %v should wrap ErrUnknownFormat and list the formats", err)
 	}
 	if _, err := NewEncoder("opentsdb", Options{OpenTSDBMaxTags: -1}); err == nil {

@@ -65,19 +65,24 @@ const (
 	// plain rollup the TSD compares it with the absent group-by aggregator
 	// and throws, losing the rest of the Kafka record.
 	DropAggTag
+	// DropInfluxBadName: line protocol cannot carry the series: a name
+	// with a control byte, invalid UTF-8 or a trailing backslash, a
+	// measurement starting with '#', or a tag named like the step tag.
+	DropInfluxBadName
 
 	numDropReasons // keep last
 )
 
 var dropReasonNames = [numDropReasons]string{
-	DropNone:        "none",
-	DropNonFinite:   "non_finite",
-	DropNoTags:      "opentsdb_no_tags",
-	DropTooManyTags: "opentsdb_too_many_tags",
-	DropBadChar:     "opentsdb_bad_char",
-	DropDerivedAgg:  "opentsdb_derived_aggregator",
-	DropTimestamp:   "opentsdb_timestamp",
-	DropAggTag:      "opentsdb_aggregate_tag",
+	DropNone:          "none",
+	DropNonFinite:     "non_finite",
+	DropNoTags:        "opentsdb_no_tags",
+	DropTooManyTags:   "opentsdb_too_many_tags",
+	DropBadChar:       "opentsdb_bad_char",
+	DropDerivedAgg:    "opentsdb_derived_aggregator",
+	DropTimestamp:     "opentsdb_timestamp",
+	DropAggTag:        "opentsdb_aggregate_tag",
+	DropInfluxBadName: "influx_bad_name",
 }
 
 // String returns the label value for r, e.g. "opentsdb_bad_char".
@@ -98,6 +103,7 @@ var AllDropReasons = []DropReason{
 	DropDerivedAgg,
 	DropTimestamp,
 	DropAggTag,
+	DropInfluxBadName,
 }
 
 // Encoder turns rollups into one output format.
@@ -121,6 +127,9 @@ type Options struct {
 	// run with tsd.rollups.tag_raw = true they add an _aggregate tag to every
 	// rollup, which counts toward their limit: set this one lower by one.
 	OpenTSDBMaxTags int
+	// InfluxStepTag names the tag of the archive step in line-protocol
+	// output. Default DefaultInfluxStepTag.
+	InfluxStepTag string
 }
 
 // DefaultOpenTSDBMaxTags is OpenTSDB's default tsd.storage.max_tags.
@@ -130,7 +139,8 @@ const DefaultOpenTSDBMaxTags = 8
 // does not know.
 var ErrUnknownFormat = errors.New("unknown output format")
 
-// NewEncoder returns the encoder for format, "jsonl" or "opentsdb".
+// NewEncoder returns the encoder for format: "jsonl", "opentsdb" or
+// "influx".
 func NewEncoder(format string, opts Options) (Encoder, error) {
 	switch format {
 	case "jsonl":
@@ -145,6 +155,15 @@ func NewEncoder(format string, opts Options) (Encoder, error) {
 				opts.OpenTSDBMaxTags, DefaultOpenTSDBMaxTags)
 		}
 		return opentsdbEncoder{maxTags: maxTags}, nil
+	case "influx":
+		tag := opts.InfluxStepTag
+		if tag == "" {
+			tag = DefaultInfluxStepTag
+		}
+		if !influxNameOK([]byte(tag)) {
+			return nil, fmt.Errorf("cannot create influx encoder: step tag %q has a control byte, invalid UTF-8 or a trailing backslash", tag)
+		}
+		return influxEncoder{stepTag: tag}, nil
 	}
-	return nil, fmt.Errorf("%w %q: valid formats are jsonl, opentsdb", ErrUnknownFormat, format)
+	return nil, fmt.Errorf("%w %q: valid formats are jsonl, opentsdb, influx", ErrUnknownFormat, format)
 }

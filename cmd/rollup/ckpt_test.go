@@ -446,3 +446,37 @@ func TestRunOpenTSDBInput(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRunInfluxOutput: `rollup run --output-format influx` writes line
+// protocol records, one line per series, window and archive.
+func TestRunInfluxOutput(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "rollups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addrs := c.ListenAddrs()
+	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "influx", "--influx-step-tag", "res",
+		"--archive", "1m:sum,count", "--archive", "5m:max", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("cpu,host=a idle=1 1700000000000000000\ncpu,host=a idle=3.5 1700000010000000000\n")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"cpu_idle,host=a,res=1m sum=4.5,count=2i 1699999980000000000",
+		"cpu_idle,host=a,res=5m max=3.5 1699999800000000000",
+	}
+	got := consumeLines(t, addrs, "rollups", len(want))
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,161 @@
+package emit
+
+import (
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// influxEncoder writes InfluxDB line protocol, one line per series, window
+// and archive with one field per aggregator, as Telegraf's parser and
+// line-protocol v2 read it back:
+//
+//	cpu_usage_idle,host=h1,step=1m count=6i,sum=512.5 1700000040000000000\n
+//
+// The metric is the measurement; the archive step is a tag (StepTag,
+// default "step", placed in key order); count is an integer field, the
+// other aggregators floats in their shortest exact form; the timestamp is
+// the window start in nanoseconds. Names are escaped as line protocol
+// wants (measurement: ',' and ' '; tag keys, values and field keys: ',',
+// '=' and ' '). Rollups that no reader could take back are dropped: a
+// non-finite value (line protocol has none), a name with a control byte,
+// invalid UTF-8 or a trailing backslash, a measurement starting with '#'
+// (a comment line), or a series that already has a tag named like the
+// step tag.
+type influxEncoder struct {
+	stepTag string
+}
+
+// DefaultInfluxStepTag names the tag that carries the archive step.
+const DefaultInfluxStepTag = "step"
+
+func (e influxEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
+	w := Window{Metric: r.Metric, Tags: r.Tags, Step: r.Step, Start: r.Start, Values: []AggValue{{r.Aggregator, r.Value}}}
+	var drops [numDropReasons]uint64
+	out, n := e.AppendWindow(dst, &w, nil, drops[:])
+	if n == 1 {
+		return out, DropNone
+	}
+	for i, c := range drops {
+		if c > 0 {
+			return dst, DropReason(i)
+		}
+	}
+	return dst, DropNonFinite
+}
+
+func (e influxEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
+	if reason := e.checkSeries(w); reason != DropNone {
+		drops[reason] += uint64(len(w.Values))
+		return dst, 0
+	}
+	mark := len(dst)
+	dst = appendInfluxName(dst, w.Metric, influxMeasurementEscapes)
+	stepDone := false
+	for _, t := range w.Tags {
+		if !stepDone && string(t.Key) > e.stepTag {
+			dst = e.appendStep(dst, w.Step)
+			stepDone = true
+		}
+		dst = append(dst, ',')
+		dst = appendInfluxName(dst, t.Key, influxTagEscapes)
+		dst = append(dst, '=')
+		dst = appendInfluxName(dst, t.Value, influxTagEscapes)
+	}
+	if !stepDone {
+		dst = e.appendStep(dst, w.Step)
+	}
+	n := 0
+	for _, v := range w.Values {
+		if !isFinite(v.Value) {
+			drops[DropNonFinite]++
+			continue
+		}
+		if n == 0 {
+			dst = append(dst, ' ')
+		} else {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, v.Aggregator...) // sum, count, ...: nothing to escape
+		dst = append(dst, '=')
+		if v.Aggregator == "count" && v.Value == float64(int64(v.Value)) {
+			dst = strconv.AppendInt(dst, int64(v.Value), 10)
+			dst = append(dst, 'i')
+		} else {
+			dst = strconv.AppendFloat(dst, v.Value, 'g', -1, 64)
+		}
+		n++
+	}
+	if n == 0 {
+		return dst[:mark], 0
+	}
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, w.Start*int64(time.Second), 10)
+	dst = append(dst, '\n')
+	return append(dst, sep...), n
+}
+
+func (e influxEncoder) appendStep(dst []byte, step string) []byte {
+	dst = append(dst, ',')
+	dst = append(dst, e.stepTag...)
+	dst = append(dst, '=')
+	return appendInfluxName(dst, []byte(step), influxTagEscapes)
+}
+
+// checkSeries drops what a line-protocol reader would reject or misread.
+func (e influxEncoder) checkSeries(w *Window) DropReason {
+	if len(w.Metric) == 0 || w.Metric[0] == '#' || !influxNameOK(w.Metric) {
+		return DropInfluxBadName
+	}
+	for _, t := range w.Tags {
+		if len(t.Key) == 0 || len(t.Value) == 0 || !influxNameOK(t.Key) || !influxNameOK(t.Value) || string(t.Key) == e.stepTag {
+			return DropInfluxBadName
+		}
+	}
+	if w.Start > math.MaxInt64/int64(time.Second) || w.Start < math.MinInt64/int64(time.Second) {
+		return DropInfluxBadName
+	}
+	return DropNone
+}
+
+// influxNameOK reports whether s has no control byte, does not end in a
+// backslash and is valid UTF-8.
+func influxNameOK(s []byte) bool {
+	if len(s) > 0 && s[len(s)-1] == '\\' {
+		return false
+	}
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return utf8.Valid(s)
+}
+
+var (
+	influxMeasurementEscapes = escapeSet(", ")
+	influxTagEscapes         = escapeSet(",= ")
+)
+
+func escapeSet(chars string) (t [256]bool) {
+	for i := 0; i < len(chars); i++ {
+		t[chars[i]] = true
+	}
+	return t
+}
+
+// appendInfluxName appends s with the bytes of esc escaped by a backslash.
+// A backslash in s needs nothing: readers keep one that is not followed by
+// an escapable byte, and one that is comes out right too ("a\,b" is read
+// as a, backslash, comma, b). Only a trailing backslash cannot be written
+// (it would escape the separator); checkSeries drops such names.
+func appendInfluxName(dst, s []byte, esc [256]bool) []byte {
+	for _, c := range s {
+		if esc[c] {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
