@@ -51,17 +51,27 @@ func (e influxEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []u
 		return dst, 0
 	}
 	mark := len(dst)
-	dst = appendInfluxName(dst, w.Metric, influxMeasurementEscapes)
+	// Names are checked while they are escaped: one pass over each.
+	dst, ok := appendInfluxName(dst, w.Metric, &influxMeasurementClass)
 	stepDone := false
 	for _, t := range w.Tags {
+		if !ok {
+			break
+		}
 		if !stepDone && string(t.Key) > e.stepTag {
 			dst = e.appendStep(dst, w.Step)
 			stepDone = true
 		}
 		dst = append(dst, ',')
-		dst = appendInfluxName(dst, t.Key, influxTagEscapes)
-		dst = append(dst, '=')
-		dst = appendInfluxName(dst, t.Value, influxTagEscapes)
+		dst, ok = appendInfluxName(dst, t.Key, &influxTagClass)
+		if ok {
+			dst = append(dst, '=')
+			dst, ok = appendInfluxName(dst, t.Value, &influxTagClass)
+		}
+	}
+	if !ok {
+		drops[DropInfluxBadName] += uint64(len(w.Values))
+		return dst[:mark], 0
 	}
 	if !stepDone {
 		dst = e.appendStep(dst, w.Step)
@@ -100,16 +110,18 @@ func (e influxEncoder) appendStep(dst []byte, step string) []byte {
 	dst = append(dst, ',')
 	dst = append(dst, e.stepTag...)
 	dst = append(dst, '=')
-	return appendInfluxName(dst, []byte(step), influxTagEscapes)
+	return append(dst, step...) // a duration: nothing to escape
 }
 
-// checkSeries drops what a line-protocol reader would reject or misread.
+// checkSeries drops what a line-protocol reader would reject or misread,
+// beyond the bytes appendInfluxName checks.
 func (e influxEncoder) checkSeries(w *Window) DropReason {
-	if len(w.Metric) == 0 || w.Metric[0] == '#' || !influxNameOK(w.Metric) {
+	if len(w.Metric) == 0 || w.Metric[0] == '#' || w.Metric[len(w.Metric)-1] == '\\' {
 		return DropInfluxBadName
 	}
 	for _, t := range w.Tags {
-		if len(t.Key) == 0 || len(t.Value) == 0 || !influxNameOK(t.Key) || !influxNameOK(t.Value) || string(t.Key) == e.stepTag {
+		if len(t.Key) == 0 || len(t.Value) == 0 || t.Key[len(t.Key)-1] == '\\' || t.Value[len(t.Value)-1] == '\\' ||
+			string(t.Key) == e.stepTag {
 			return DropInfluxBadName
 		}
 	}
@@ -120,9 +132,9 @@ func (e influxEncoder) checkSeries(w *Window) DropReason {
 }
 
 // influxNameOK reports whether s has no control byte, does not end in a
-// backslash and is valid UTF-8.
+// backslash and is valid UTF-8 (for the step tag's name).
 func influxNameOK(s []byte) bool {
-	if len(s) > 0 && s[len(s)-1] == '\\' {
+	if len(s) == 0 || s[len(s)-1] == '\\' || !utf8.Valid(s) {
 		return false
 	}
 	for _, c := range s {
@@ -130,32 +142,57 @@ func influxNameOK(s []byte) bool {
 			return false
 		}
 	}
-	return utf8.Valid(s)
+	return true
 }
 
-var (
-	influxMeasurementEscapes = escapeSet(", ")
-	influxTagEscapes         = escapeSet(",= ")
+// Byte classes of appendInfluxName.
+const (
+	influxCopy   = iota
+	influxEscape // written after a backslash
+	influxBad    // a control byte: no reader takes it
+	influxHigh   // part of a multi-byte sequence: the name's UTF-8 is checked
 )
 
-func escapeSet(chars string) (t [256]bool) {
-	for i := 0; i < len(chars); i++ {
-		t[chars[i]] = true
+var (
+	influxMeasurementClass = influxClasses(", ")
+	influxTagClass         = influxClasses(",= ")
+)
+
+func influxClasses(escapes string) (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c < 0x20 || c == 0x7f:
+			t[c] = influxBad
+		case c >= utf8.RuneSelf:
+			t[c] = influxHigh
+		}
+	}
+	for i := 0; i < len(escapes); i++ {
+		t[escapes[i]] = influxEscape
 	}
 	return t
 }
 
-// appendInfluxName appends s with the bytes of esc escaped by a backslash.
-// A backslash in s needs nothing: readers keep one that is not followed by
-// an escapable byte, and one that is comes out right too ("a\,b" is read
-// as a, backslash, comma, b). Only a trailing backslash cannot be written
-// (it would escape the separator); checkSeries drops such names.
-func appendInfluxName(dst, s []byte, esc [256]bool) []byte {
+// appendInfluxName appends s with the bytes that end a name escaped by a
+// backslash, and reports false for a name with a control byte or invalid
+// UTF-8. A backslash in s needs nothing: readers keep one that is not
+// followed by an escapable byte, and one that is comes out right too
+// ("a\\,b" is read as a, backslash, comma, b). Only a trailing backslash
+// cannot be written (it would escape the separator); checkSeries drops
+// such names.
+func appendInfluxName(dst, s []byte, class *[256]uint8) ([]byte, bool) {
+	high := false
 	for _, c := range s {
-		if esc[c] {
+		switch class[c] {
+		case influxCopy:
+		case influxEscape:
 			dst = append(dst, '\\')
+		case influxBad:
+			return dst, false
+		case influxHigh:
+			high = true
 		}
 		dst = append(dst, c)
 	}
-	return dst
+	return dst, !high || utf8.Valid(s)
 }
