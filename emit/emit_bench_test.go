@@ -18,7 +18,7 @@ func BenchmarkAppend(b *testing.B) {
 			r.Aggregator, r.Value = "max", 18446744073709551615
 		}),
 	}
-	for _, format := range []string{"jsonl", "opentsdb", "influx"} {
+	for _, format := range []string{"jsonl", "opentsdb", "influx", "carbon"} {
 		b.Run("format="+format, func(b *testing.B) {
 			enc := mustEncoder(b, format, Options{})
 			// Check the result before timing.

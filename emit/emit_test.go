@@ -196,6 +196,8 @@ func TestDropReasons(t *testing.T) {
 		{"influx_nan", "influx", Options{}, with(func(r *Rollup) { r.Value = math.NaN() }), DropNonFinite},
 		{"influx_comment", "influx", Options{}, with(func(r *Rollup) { r.Metric = []byte("#cpu") }), DropInfluxBadName},
 		{"influx_ok", "influx", Options{}, with(func(r *Rollup) { r.Metric = []byte("cpu load,x") }), DropNone},
+		{"carbon_space", "carbon", Options{}, with(func(r *Rollup) { r.Metric = []byte("cpu load") }), DropCarbonBadName},
+		{"carbon_ok", "carbon", Options{}, base(), DropNone},
 	}
 	covered := map[DropReason]bool{}
 	for _, tc := range tests {
@@ -234,6 +236,7 @@ func TestDropReasonString(t *testing.T) {
 		DropTimestamp:     "opentsdb_timestamp",
 		DropAggTag:        "opentsdb_aggregate_tag",
 		DropInfluxBadName: "influx_bad_name",
+		DropCarbonBadName: "carbon_bad_name",
 	}
 	for r, s := range want {
 		if r.String() != s {
@@ -332,13 +335,13 @@ func TestOpenTSDBCharClasses(t *testing.T) {
 }
 
 func TestNewEncoder(t *testing.T) {
-	for _, f := range []string{"jsonl", "opentsdb", "influx"} {
+	for _, f := range []string{"jsonl", "opentsdb", "influx", "carbon"} {
 		if _, err := NewEncoder(f, Options{}); err != nil {
 			t.Errorf("NewEncoder(%q): %v", f, err)
 		}
 	}
 	_, err := NewEncoder("graphite", Options{})
-	if !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), "jsonl, opentsdb, influx") {
+	if !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), "jsonl, opentsdb, influx, carbon") {
 		t.Errorf("unknown format error %v should wrap ErrUnknownFormat and list the formats", err)
 	}
 	if _, err := NewEncoder("opentsdb", Options{OpenTSDBMaxTags: -1}); err == nil {

@@ -69,6 +69,10 @@ const (
 	// with a control byte, invalid UTF-8 or a trailing backslash, a
 	// measurement starting with '#', or a tag named like the step tag.
 	DropInfluxBadName
+	// DropCarbonBadName: carbon plaintext cannot carry the series
+	// (whitespace, NUL or non-ASCII in a name, ';' in the metric, ';' or
+	// '=' in a tag key) or its start (outside 0..2^32-1).
+	DropCarbonBadName
 
 	numDropReasons // keep last
 )
@@ -83,6 +87,7 @@ var dropReasonNames = [numDropReasons]string{
 	DropTimestamp:     "opentsdb_timestamp",
 	DropAggTag:        "opentsdb_aggregate_tag",
 	DropInfluxBadName: "influx_bad_name",
+	DropCarbonBadName: "carbon_bad_name",
 }
 
 // String returns the label value for r, e.g. "opentsdb_bad_char".
@@ -104,6 +109,7 @@ var AllDropReasons = []DropReason{
 	DropTimestamp,
 	DropAggTag,
 	DropInfluxBadName,
+	DropCarbonBadName,
 }
 
 // Encoder turns rollups into one output format.
@@ -130,6 +136,10 @@ type Options struct {
 	// InfluxStepTag names the tag of the archive step in line-protocol
 	// output. Default DefaultInfluxStepTag.
 	InfluxStepTag string
+	// CarbonNoStep leaves the step out of carbon paths
+	// (<metric>.<aggregator> instead of <metric>.<aggregator>.<step>):
+	// for one archive per Graphite cluster.
+	CarbonNoStep bool
 }
 
 // DefaultOpenTSDBMaxTags is OpenTSDB's default tsd.storage.max_tags.
@@ -139,8 +149,8 @@ const DefaultOpenTSDBMaxTags = 8
 // does not know.
 var ErrUnknownFormat = errors.New("unknown output format")
 
-// NewEncoder returns the encoder for format: "jsonl", "opentsdb" or
-// "influx".
+// NewEncoder returns the encoder for format: "jsonl", "opentsdb",
+// "influx" or "carbon".
 func NewEncoder(format string, opts Options) (Encoder, error) {
 	switch format {
 	case "jsonl":
@@ -164,6 +174,8 @@ func NewEncoder(format string, opts Options) (Encoder, error) {
 			return nil, fmt.Errorf("cannot create influx encoder: step tag %q has a control byte, invalid UTF-8 or a trailing backslash", tag)
 		}
 		return influxEncoder{stepTag: tag}, nil
+	case "carbon":
+		return carbonEncoder{step: !opts.CarbonNoStep}, nil
 	}
-	return nil, fmt.Errorf("%w %q: valid formats are jsonl, opentsdb, influx", ErrUnknownFormat, format)
+	return nil, fmt.Errorf("%w %q: valid formats are jsonl, opentsdb, influx, carbon", ErrUnknownFormat, format)
 }

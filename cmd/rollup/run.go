@@ -39,8 +39,9 @@ type runCmd struct {
 	Precision                 string        `help:"Unit of line-protocol timestamps: ns, us, ms or s (OpenTSDB timestamps are seconds or milliseconds by magnitude)." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`
 	Start                     string        `help:"Where to start the partitions that exist at startup: earliest or latest. Partitions and topics found later always start at the earliest offset." default:"earliest" enum:"earliest,latest" env:"ROLLUP_START"`
 	OutputTopic               string        `help:"Topic the rollups go to (archives may override it with :topic=NAME). It must exist." default:"rollups" env:"ROLLUP_OUTPUT_TOPIC" placeholder:"NAME"`
-	OutputFormat              string        `help:"Rollup output: opentsdb (opentsdb-rpc-kafka Aggregate objects, a JSON array per record; avg and rollups OpenTSDB would reject are counted, not sent), jsonl (one JSON object per line, many lines per record) or influx (line protocol: one line per series, window and archive with a field per aggregator and the step as a tag; many lines per record)." default:"opentsdb" enum:"opentsdb,jsonl,influx" env:"ROLLUP_OUTPUT_FORMAT"`
+	OutputFormat              string        `help:"Rollup output: opentsdb (opentsdb-rpc-kafka Aggregate objects, a JSON array per record; avg and rollups OpenTSDB would reject are counted, not sent), jsonl (one JSON object per line, many lines per record) or influx (line protocol: one line per series, window and archive with a field per aggregator and the step as a tag; many lines per record) or carbon (Graphite plaintext: <metric>.<aggregator>.<step>;tag=value... value start)." default:"opentsdb" enum:"opentsdb,jsonl,influx,carbon" env:"ROLLUP_OUTPUT_FORMAT"`
 	InfluxStepTag             string        `name:"influx-step-tag" help:"With --output-format influx: the tag that carries the archive step (e.g. step=1m)." default:"step" env:"ROLLUP_INFLUX_STEP_TAG"`
+	CarbonNoStep              bool          `name:"carbon-no-step" help:"With --output-format carbon: leave the step out of the path (<metric>.<aggregator>), e.g. when each archive goes to its own Graphite." env:"ROLLUP_CARBON_NO_STEP"`
 	OutputRecordBytes         int           `help:"Most bytes in one output record value (a window bigger than this goes alone). Smaller records lose less when OpenTSDB rejects one." default:"65536" env:"ROLLUP_OUTPUT_RECORD_BYTES"`
 	OpenTSDBMaxTags           int           `name:"opentsdb-max-tags" help:"Most tags an OpenTSDB rollup may carry; match tsd.storage.max_tags (minus one if the TSDs run with tsd.rollups.tag_raw)." default:"8" env:"ROLLUP_OPENTSDB_MAX_TAGS"`
 	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME] (repeatable). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
@@ -172,7 +173,7 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 			}
 		}
 	}
-	if _, err := emit.NewEncoder(r.OutputFormat, emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag}); err != nil {
+	if _, err := emit.NewEncoder(r.OutputFormat, emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep}); err != nil {
 		return nil, err
 	}
 	if r.OutputRecordBytes < 1024 {
@@ -320,7 +321,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		Engine: rc.engine,
 		Source: pipeline.SourceConfig{Topics: r.Topic, TopicRegex: rc.topicRegex, StartLatest: r.Start == "latest",
 			MetadataInterval: r.MetadataInterval, Parsers: r.Parsers},
-		Output: emit.KafkaConfig{Format: rc.kafkaFormat, Options: emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag},
+		Output: emit.KafkaConfig{Format: rc.kafkaFormat, Options: emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep},
 			Topics: rc.topics, RecordBytes: r.OutputRecordBytes, MaxHeldBytes: r.ProduceBufferBytes},
 		Producer: producer, Consumer: consumer, Brokers: r.Brokers,
 		MetadataInterval: r.MetadataInterval, ShutdownTimeout: r.ShutdownTimeout, FlushOnExit: rc.flushOnExit,

@@ -1,0 +1,113 @@
+package emit
+
+import (
+	"strconv"
+)
+
+// carbonEncoder writes Graphite carbon plaintext, one line per rollup:
+//
+//	cpu_usage_idle.sum.1m;host=h1 512.5 1700000040\n
+//
+// The path is the metric, the aggregator and (unless the naming leaves it
+// out) the archive step joined by '.'; the series' tags follow in
+// Graphite's tagged form (";key=value" each). The timestamp is the window
+// start in seconds. What metrictank's carbon input would reject or
+// misread is dropped and counted as carbon_bad_name: whitespace, NUL or a
+// byte >= 0x80 anywhere, ';' in the metric or a '.' starting it, ';' or
+// '=' in a tag key, ';' in a tag value, an empty key or value, a start
+// outside 0..2^32-1.
+type carbonEncoder struct {
+	step bool // append the step to the path
+}
+
+func (e carbonEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
+	w := Window{Metric: r.Metric, Tags: r.Tags, Step: r.Step, Start: r.Start, Values: []AggValue{{r.Aggregator, r.Value}}}
+	var drops [numDropReasons]uint64
+	out, n := e.AppendWindow(dst, &w, nil, drops[:])
+	if n == 1 {
+		return out, DropNone
+	}
+	for i, c := range drops {
+		if c > 0 {
+			return dst, DropReason(i)
+		}
+	}
+	return dst, DropNonFinite
+}
+
+func (e carbonEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
+	if !e.seriesOK(w) {
+		drops[DropCarbonBadName] += uint64(len(w.Values))
+		return dst, 0
+	}
+	n := 0
+	for _, v := range w.Values {
+		if !isFinite(v.Value) {
+			drops[DropNonFinite]++
+			continue
+		}
+		dst = append(dst, w.Metric...)
+		dst = append(dst, '.')
+		dst = append(dst, v.Aggregator...)
+		if e.step {
+			dst = append(dst, '.')
+			dst = append(dst, w.Step...)
+		}
+		for _, t := range w.Tags {
+			dst = append(dst, ';')
+			dst = append(dst, t.Key...)
+			dst = append(dst, '=')
+			dst = append(dst, t.Value...)
+		}
+		dst = append(dst, ' ')
+		dst = strconv.AppendFloat(dst, v.Value, 'g', -1, 64)
+		dst = append(dst, ' ')
+		dst = strconv.AppendInt(dst, w.Start, 10)
+		dst = append(dst, '\n')
+		dst = append(dst, sep...)
+		n++
+	}
+	return dst, n
+}
+
+// carbonBad marks the bytes no carbon name may hold: whitespace, NUL and
+// bytes >= 0x80 (metrictank's rules).
+var carbonBad = func() (t [256]bool) {
+	for _, c := range []byte(" \t\v\f\r\n\x00") {
+		t[c] = true
+	}
+	for c := 0x80; c < 256; c++ {
+		t[c] = true
+	}
+	return t
+}()
+
+func carbonNameOK(s []byte, also string) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for _, c := range s {
+		if carbonBad[c] {
+			return false
+		}
+		for i := 0; i < len(also); i++ {
+			if c == also[i] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (e carbonEncoder) seriesOK(w *Window) bool {
+	// A leading '.' is dropped by the reader: the name would change.
+	if !carbonNameOK(w.Metric, ";") || w.Metric[0] == '.' || w.Start < 0 || w.Start >= 1<<32 {
+		return false
+	}
+	for _, t := range w.Tags {
+		if !carbonNameOK(t.Key, ";=") || !carbonNameOK(t.Value, ";") {
+			return false
+		}
+	}
+	return true
+}
