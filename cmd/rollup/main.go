@@ -25,6 +25,8 @@ type cli struct {
 	Aggregate aggregateCmd `cmd:"" help:"Aggregate line protocol from files (or stdin) and write rollups to stdout; a one-line summary goes to stderr."`
 	Generate  generateCmd  `cmd:"" help:"Write deterministic Telegraf-shaped line protocol to stdout (sample and benchmark data)."`
 	Ckpt      ckptCmd      `cmd:"" help:"Inspect and verify checkpoint files."`
+
+	OpenTSDBConfig opentsdbConfigCmd `cmd:"" name:"opentsdb-config" help:"Print the tsd.rollups.config JSON that makes OpenTSDB store the archives' rollups and pick the right resolution at query time (set tsd.rollups.enable = true and tsd.rollups.config to it)."`
 }
 
 // stdio is what commands read and write, so tests can run them in-process.

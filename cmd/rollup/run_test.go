@@ -416,3 +416,24 @@ func TestCarbonSchemasFlag(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, errOut)
 	}
 }
+
+func TestOpenTSDBConfigCommand(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "opentsdb-config", "--archive", "1m:sum,count,avg", "--archive", "1h:sum,count,max:topic=x", "--raw-interval", "10s")
+	var cfg struct {
+		AggregationIDs map[string]int `json:"aggregationIds"`
+		Intervals      []struct {
+			Table, Interval, RowSpan string
+			DefaultInterval          bool
+		} `json:"intervals"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &cfg) != nil {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	if fmt.Sprint(cfg.AggregationIDs) != "map[count:1 max:2 sum:0]" || len(cfg.Intervals) != 3 ||
+		!cfg.Intervals[0].DefaultInterval || cfg.Intervals[1].Table != "tsdb-rollup-1m" || cfg.Intervals[2].RowSpan != "1d" {
+		t.Fatalf("config:\n%s", out)
+	}
+	if code, _, errOut := runCLI(t, "", "opentsdb-config", "--archive", "1h30m:sum"); code == 0 || !strings.Contains(errOut, `invalid opentsdb interval "1h30m"`) {
+		t.Fatalf("compound interval: exit %d %s", code, errOut)
+	}
+}
