@@ -22,9 +22,12 @@ type KafkaConfig struct {
 	// each record's partition itself (see KafkaOutput).
 	Client *kgo.Client
 	// Format is "opentsdb" (a JSON array of Aggregate objects per record,
-	// as opentsdb-rpc-kafka reads them) or "jsonl" (one JSON object per
-	// line, many lines per record).
-	Format  string
+	// as opentsdb-rpc-kafka reads them), or "jsonl", "influx" or "carbon"
+	// (lines, many per record).
+	Format string
+	// Formats, if set, is the format of each archive (by archive index),
+	// overriding Format; archives that share a topic must share a format.
+	Formats []string
 	Options Options
 	// Topics is the output topic of each archive, by archive index.
 	Topics []string
@@ -55,10 +58,10 @@ const DefaultRecordBytes = 64 << 10
 // stays bounded while the broker is down and nothing read is dropped.
 type KafkaOutput struct {
 	cl      *kgo.Client
-	enc     Encoder
-	array   bool
-	topics  []string // distinct output topics
-	topicOf []int    // archive -> index in topics
+	encs    []Encoder // per archive
+	array   []bool    // per topic: opentsdb's JSON array framing
+	topics  []string  // distinct output topics
+	topicOf []int     // archive -> index in topics
 	maxRec  int
 	onError func(string, int32, error)
 
@@ -90,9 +93,8 @@ func NewKafkaOutput(cfg KafkaConfig) (*KafkaOutput, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("kafka output: no client")
 	}
-	enc, err := NewEncoder(cfg.Format, cfg.Options)
-	if err != nil {
-		return nil, err
+	if cfg.Formats != nil && len(cfg.Formats) != len(cfg.Topics) {
+		return nil, fmt.Errorf("kafka output: %d formats for %d archives", len(cfg.Formats), len(cfg.Topics))
 	}
 	if cfg.RecordBytes == 0 {
 		cfg.RecordBytes = DefaultRecordBytes
@@ -103,19 +105,32 @@ func NewKafkaOutput(cfg KafkaConfig) (*KafkaOutput, error) {
 	if cfg.MaxHeldBytes == 0 {
 		cfg.MaxHeldBytes = 256 << 20
 	}
-	o := &KafkaOutput{cl: cfg.Client, enc: enc, array: cfg.Format == "opentsdb", maxRec: cfg.RecordBytes, onError: cfg.OnError,
-		maxHeld: cfg.MaxHeldBytes}
+	o := &KafkaOutput{cl: cfg.Client, maxRec: cfg.RecordBytes, onError: cfg.OnError, maxHeld: cfg.MaxHeldBytes}
 	o.holdCond = sync.NewCond(&o.holdMu)
 	index := map[string]int{}
-	for _, t := range cfg.Topics {
+	formatOf := map[string]string{} // topic -> format
+	for a, t := range cfg.Topics {
 		if t == "" {
 			return nil, errors.New("kafka output: empty topic name")
 		}
+		format := cfg.Format
+		if cfg.Formats != nil {
+			format = cfg.Formats[a]
+		}
+		enc, err := NewEncoder(format, cfg.Options)
+		if err != nil {
+			return nil, err
+		}
+		o.encs = append(o.encs, enc)
 		i, ok := index[t]
 		if !ok {
 			i = len(o.topics)
 			index[t] = i
 			o.topics = append(o.topics, t)
+			o.array = append(o.array, format == "opentsdb")
+			formatOf[t] = format
+		} else if formatOf[t] != format {
+			return nil, fmt.Errorf("kafka output: topic %q gets archives in two formats (%s and %s); give each format its own topic", t, formatOf[t], format)
 		}
 		o.topicOf = append(o.topicOf, i)
 	}
@@ -219,17 +234,17 @@ func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) i
 	if r.buf == nil {
 		r.buf = bytebufferpool.Get()
 		r.key, r.encoded, r.count = h, time.Now(), 0
-		if o.array {
+		if o.array[t] {
 			r.buf.B = append(r.buf.B, '[')
 		}
 	}
 	mark := len(r.buf.B)
 	var sep []byte
-	if o.array {
+	if o.array[t] {
 		sep = arraySep
 	}
 	var written int
-	r.buf.B, written = o.enc.AppendWindow(r.buf.B, w, sep, drops)
+	r.buf.B, written = o.encs[archive].AppendWindow(r.buf.B, w, sep, drops)
 	if written == 0 {
 		return 0
 	}
@@ -237,7 +252,7 @@ func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) i
 		// Over the cap: the record goes out without this window, which
 		// starts the next one.
 		next := bytebufferpool.Get()
-		if o.array {
+		if o.array[t] {
 			next.B = append(next.B, '[')
 		}
 		next.B = append(next.B, r.buf.B[mark:]...)
@@ -265,11 +280,11 @@ func (s *KafkaSink) produce(t int, p int32, r *pendingRecord) {
 	o := s.o
 	buf, key, encoded := r.buf, r.key, r.encoded
 	*r = pendingRecord{}
-	if len(buf.B) <= 1 && o.array || len(buf.B) == 0 {
+	if len(buf.B) <= 1 && o.array[t] || len(buf.B) == 0 {
 		bytebufferpool.Put(buf) // everything in it was dropped
 		return
 	}
-	if o.array {
+	if o.array[t] {
 		buf.B[len(buf.B)-1] = ']' // the last element's separator
 	}
 	rec := &kgo.Record{Topic: o.topics[t], Partition: p, Value: buf.B, Key: make([]byte, 8)}

@@ -288,3 +288,18 @@ func TestKafkaOutputHold(t *testing.T) {
 		t.Fatalf("%d distinct records, want 200", len(seen))
 	}
 }
+
+func TestKafkaOutputFormatsPerTopic(t *testing.T) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := NewKafkaOutput(KafkaConfig{Client: cl, Topics: []string{"a", "b", "a"}, Formats: []string{"jsonl", "influx", "jsonl"}}); err != nil {
+		t.Fatalf("one format per topic refused: %v", err)
+	}
+	_, err = NewKafkaOutput(KafkaConfig{Client: cl, Topics: []string{"a", "a"}, Formats: []string{"jsonl", "influx"}})
+	if err == nil || err.Error() != `kafka output: topic "a" gets archives in two formats (jsonl and influx); give each format its own topic` {
+		t.Fatalf("two formats on one topic: %v", err)
+	}
+}

@@ -20,7 +20,7 @@ type opentsdbConfigCmd struct {
 func (c *opentsdbConfigCmd) Run(log *slog.Logger, std stdio) error {
 	var cfg window.Config
 	for _, spec := range c.Archive {
-		ar, _, err := parseArchiveRoute(spec, "-")
+		ar, _, err := parseArchiveRoute(spec, archiveRoute{})
 		if err != nil {
 			return err
 		}

@@ -44,7 +44,7 @@ type runCmd struct {
 	CarbonNoStep              bool          `name:"carbon-no-step" help:"With --output-format carbon: leave the step out of the path (<metric>.<aggregator>), e.g. when each archive goes to its own Graphite." env:"ROLLUP_CARBON_NO_STEP"`
 	OutputRecordBytes         int           `help:"Most bytes in one output record value (a window bigger than this goes alone). Smaller records lose less when OpenTSDB rejects one." default:"65536" env:"ROLLUP_OUTPUT_RECORD_BYTES"`
 	OpenTSDBMaxTags           int           `name:"opentsdb-max-tags" help:"Most tags an OpenTSDB rollup may carry; match tsd.storage.max_tags (minus one if the TSDs run with tsd.rollups.tag_raw)." default:"8" env:"ROLLUP_OPENTSDB_MAX_TAGS"`
-	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME] (repeatable). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
+	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME][:format=NAME] (repeatable). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic, format= writes it in its own format instead of --output-format (one format per topic)." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
 	Lateness                  time.Duration `help:"How far behind its partition's newest point a point may be and still count. Later points are counted as late and dropped." default:"30s" env:"ROLLUP_LATENESS"`
 	IdleTimeout               time.Duration `help:"A partition that delivers nothing for this long stops holding back the watermark; when all are idle, the wall clock closes windows (minus --lateness). 0 disables." default:"1m" env:"ROLLUP_IDLE_TIMEOUT"`
 	MaxFuture                 time.Duration `help:"Reject points more than this far ahead of the wall clock, so one bad clock cannot close everyone's windows." default:"1h" env:"ROLLUP_MAX_FUTURE"`
@@ -78,6 +78,7 @@ type runConfig struct {
 	topics      []string // output topic per archive
 	topicRegex  *regexp.Regexp
 	kafkaFormat string
+	formats     []string // output format per archive
 	// flushOnExit closes open windows at shutdown (partial rollups):
 	// for the demo. The service keeps them for the checkpoint instead.
 	flushOnExit bool
@@ -87,31 +88,56 @@ type runConfig struct {
 	txnTimeout  time.Duration
 }
 
-// parseArchiveRoute splits "STEP:AGGS[:topic=NAME]".
-func parseArchiveRoute(spec, defTopic string) (window.Archive, string, error) {
-	topic := defTopic
-	if i := strings.Index(spec, ":topic="); i >= 0 {
-		topic = spec[i+len(":topic="):]
-		spec = spec[:i]
-		if topic == "" {
-			return window.Archive{}, "", fmt.Errorf("archive %q: empty topic=", spec)
+// archiveRoute is where an archive's rollups go: its topic and format.
+type archiveRoute struct{ topic, format string }
+
+// outputFormats are the --output-format and format= choices.
+var outputFormats = []string{"opentsdb", "jsonl", "influx", "carbon"}
+
+// parseArchiveRoute splits "STEP:AGGS[:topic=NAME][:format=NAME]" (the
+// options in any order); def gives what is not set.
+func parseArchiveRoute(spec string, def archiveRoute) (window.Archive, archiveRoute, error) {
+	route := def
+	for {
+		i := strings.LastIndex(spec, ":")
+		if i < 0 {
+			break
 		}
+		key, val, ok := strings.Cut(spec[i+1:], "=")
+		if !ok {
+			break // the aggregators
+		}
+		switch key {
+		case "topic":
+			route.topic = val
+		case "format":
+			if !slices.Contains(outputFormats, val) {
+				return window.Archive{}, route, fmt.Errorf("archive %q: unknown format %q (valid: %s)", spec, val, strings.Join(outputFormats, ", "))
+			}
+			route.format = val
+		default:
+			return window.Archive{}, route, fmt.Errorf("archive %q: unknown option %q (valid: topic=, format=)", spec, key)
+		}
+		if val == "" {
+			return window.Archive{}, route, fmt.Errorf("archive %q: empty %s=", spec, key)
+		}
+		spec = spec[:i]
 	}
 	ar, err := window.ParseArchive(spec)
-	return ar, topic, err
+	return ar, route, err
 }
 
 func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	rc := &runConfig{kafkaFormat: r.OutputFormat}
 	cfg := &rc.engine
-	topicOf := map[string]string{}
+	routeOf := map[string]archiveRoute{}
 	for _, spec := range r.Archive {
-		ar, topic, err := parseArchiveRoute(spec, r.OutputTopic)
+		ar, route, err := parseArchiveRoute(spec, archiveRoute{r.OutputTopic, r.OutputFormat})
 		if err != nil {
 			return nil, err
 		}
 		cfg.Window.Archives = append(cfg.Window.Archives, ar)
-		topicOf[ar.Name] = topic
+		routeOf[ar.Name] = route
 	}
 	cfg.Window.Lateness = r.Lateness
 	cfg.Window.SeriesTTL = r.SeriesTTL
@@ -140,9 +166,16 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	// Validate sorted the archives finest first: look their topics up by name.
+	// Validate sorted the archives finest first: look their routes up by name.
+	formatOf := map[string]string{}
 	for _, ar := range cfg.Window.Archives {
-		rc.topics = append(rc.topics, topicOf[ar.Name])
+		route := routeOf[ar.Name]
+		rc.topics = append(rc.topics, route.topic)
+		rc.formats = append(rc.formats, route.format)
+		if f, ok := formatOf[route.topic]; ok && f != route.format {
+			return nil, fmt.Errorf("topic %s gets archives in two formats (%s and %s): give each format its own topic", route.topic, f, route.format)
+		}
+		formatOf[route.topic] = route.format
 	}
 	if len(r.Topic) == 0 && r.TopicRegex == "" {
 		return nil, errors.New("no input: give --topic or --topic-regex")
@@ -160,16 +193,17 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	if rc.kafkaOpts, err = r.kafkaSecurity.opts(); err != nil {
 		return nil, err
 	}
-	if r.OutputFormat == "opentsdb" {
-		for _, ar := range cfg.Window.Archives {
-			if err := emit.ValidateOpenTSDBInterval(ar.Name); err != nil {
-				return nil, fmt.Errorf("archive %s: %w", ar.Name, err)
-			}
-			for _, g := range ar.Aggregators {
-				if g == window.Avg {
-					log.Warn("opentsdb output: avg is not sent (OpenTSDB derives it from sum and count at query time); make sure sum and count are configured",
-						"archive", ar.Name)
-				}
+	for i, ar := range cfg.Window.Archives {
+		if rc.formats[i] != "opentsdb" {
+			continue
+		}
+		if err := emit.ValidateOpenTSDBInterval(ar.Name); err != nil {
+			return nil, fmt.Errorf("archive %s: %w", ar.Name, err)
+		}
+		for _, g := range ar.Aggregators {
+			if g == window.Avg {
+				log.Warn("opentsdb output: avg is not sent (OpenTSDB derives it from sum and count at query time); make sure sum and count are configured",
+					"archive", ar.Name)
 			}
 		}
 	}
@@ -254,6 +288,9 @@ func (r *runCmd) Run(log *slog.Logger, std stdio) error {
 		fmt.Fprintln(std.out, "configuration valid")
 		for i, ar := range rc.engine.Window.Archives {
 			fmt.Fprintf(std.out, "archive %s: %v -> topic %s\n", ar.Name, ar.Aggregators, rc.topics[i])
+			if rc.formats[i] != r.OutputFormat {
+				fmt.Fprintf(std.out, "archive %s: format %s\n", ar.Name, rc.formats[i])
+			}
 		}
 		switch {
 		case r.Checkpoint == "":
@@ -321,7 +358,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		Engine: rc.engine,
 		Source: pipeline.SourceConfig{Topics: r.Topic, TopicRegex: rc.topicRegex, StartLatest: r.Start == "latest",
 			MetadataInterval: r.MetadataInterval, Parsers: r.Parsers},
-		Output: emit.KafkaConfig{Format: rc.kafkaFormat, Options: emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep},
+		Output: emit.KafkaConfig{Format: rc.kafkaFormat, Formats: rc.formats, Options: emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep},
 			Topics: rc.topics, RecordBytes: r.OutputRecordBytes, MaxHeldBytes: r.ProduceBufferBytes},
 		Producer: producer, Consumer: consumer, Brokers: r.Brokers,
 		MetadataInterval: r.MetadataInterval, ShutdownTimeout: r.ShutdownTimeout, FlushOnExit: rc.flushOnExit,

@@ -437,3 +437,53 @@ func TestOpenTSDBConfigCommand(t *testing.T) {
 		t.Fatalf("compound interval: exit %d %s", code, errOut)
 	}
 }
+
+// Archives can go to different stores: format= per archive, one format
+// per topic.
+func TestArchiveFormats(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "run", "--dry-run", "--topic", "in", "--archive", "1m:sum,count:topic=tsdb",
+		"--archive", "1h:max:format=influx:topic=influx-1h")
+	if code != 0 || !strings.Contains(out, "archive 1h: [max] -> topic influx-1h") || !strings.Contains(out, "archive 1h: format influx") ||
+		strings.Contains(out, "archive 1m: format") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--archive", "1m:sum", "--archive", "1h:sum:format=influx"}, "topic rollups gets archives in two formats (opentsdb and influx)"},
+		{[]string{"--archive", "1m:sum:format=xml"}, `unknown format "xml" (valid: opentsdb, jsonl, influx, carbon)`},
+		{[]string{"--archive", "1m:sum:ttl=30d"}, `unknown option "ttl" (valid: topic=, format=)`},
+		{[]string{"--archive", "1h30m:sum:format=opentsdb:topic=a", "--output-format", "jsonl"}, `invalid opentsdb interval "1h30m"`},
+	} {
+		code, _, errOut := runCLI(t, "", append([]string{"run", "--dry-run", "--topic", "in"}, c.args...)...)
+		if code == 0 || !strings.Contains(errOut, c.msg) {
+			t.Errorf("%v: exit %d, want %q in:\n%s", c.args, code, c.msg, errOut)
+		}
+	}
+	// jsonl on one topic, influx on another, through Kafka.
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "j"), kfake.SeedTopics(1, "i"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	addrs := cl.ListenAddrs()
+	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--archive", "1m:sum:topic=j",
+		"--archive", "5m:sum:topic=i:format=influx", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
+	p, _ := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"))
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\n")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if got := consumeLines(t, addrs, "j", 1); len(got) != 1 || got[0] != `{"metric":"cpu_idle","tags":{"host":"a"},"step":"1m","start":1699999980,"aggregator":"sum","value":2}` {
+		t.Errorf("jsonl topic: %q", got)
+	}
+	if got := consumeLines(t, addrs, "i", 1); len(got) != 1 || got[0] != "cpu_idle,host=a,step=5m sum=2 1699999800000000000" {
+		t.Errorf("influx topic: %q", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
