@@ -11,6 +11,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func kafkaTestOutput(t *testing.T, format string, recordBytes int) (*KafkaOutput, []string) {
@@ -301,5 +302,52 @@ func TestKafkaOutputFormatsPerTopic(t *testing.T) {
 	_, err = NewKafkaOutput(KafkaConfig{Client: cl, Topics: []string{"a", "a"}, Formats: []string{"jsonl", "influx"}})
 	if err == nil || err.Error() != `kafka output: topic "a" gets archives in two formats (jsonl and influx); give each format its own topic` {
 		t.Fatalf("two formats on one topic: %v", err)
+	}
+}
+
+// EnsureTopics creates what is missing with the ttl as retention, and
+// reports an existing topic that keeps data for less, without touching it.
+func TestEnsureTopics(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := EnsureTopics(ctx, cl, []TopicSpec{{Name: "old", Partitions: 1, Retention: time.Second}}); err != nil {
+		t.Fatal(err)
+	}
+	reports, err := EnsureTopics(ctx, cl, []TopicSpec{
+		{Name: "new", Partitions: 3, Retention: 30 * 24 * time.Hour},
+		{Name: "old", Partitions: 1, Retention: 24 * time.Hour},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reports[0].Created || reports[0].ShortRetention != 0 || reports[1].Created || reports[1].ShortRetention != time.Second {
+		t.Fatalf("reports %+v", reports)
+	}
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	r := kmsg.NewDescribeConfigsRequestResource()
+	r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, "new"
+	req.Resources = append(req.Resources, r)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, c := range resp.Resources[0].Configs {
+		if c.Name == "retention.ms" && c.Value != nil {
+			got = *c.Value
+		}
+	}
+	if got != "2592000000" {
+		t.Fatalf("retention.ms of the new topic: %q", got)
 	}
 }

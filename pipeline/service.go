@@ -30,6 +30,10 @@ type ServiceConfig struct {
 	Consumer *kgo.Client
 	// Brokers are named in logs.
 	Brokers []string
+	// CreateTopics, if set, are the output topics to create when missing
+	// (see emit.EnsureTopics); existing ones with a shorter retention are
+	// warned about.
+	CreateTopics []emit.TopicSpec
 	// MetadataInterval paces the output metadata refresh and the series
 	// limit report.
 	MetadataInterval time.Duration
@@ -167,6 +171,27 @@ func StartService(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 		return nil, err
 	}
 	s.Output = out
+	if len(cfg.CreateTopics) > 0 {
+		var reports []emit.TopicReport
+		err := s.retry(ctx, "the output topics to be created", func(ctx context.Context) error {
+			var err error
+			reports, err = emit.EnsureTopics(ctx, cfg.Producer, cfg.CreateTopics)
+			return err
+		}, "brokers", cfg.Brokers)
+		if err != nil {
+			return nil, nil
+		}
+		for i, r := range reports {
+			if r.Created {
+				s.log.Info("created output topic", "topic", r.Name, "partitions", cfg.CreateTopics[i].Partitions,
+					"retention", cfg.CreateTopics[i].Retention)
+			}
+			if r.ShortRetention > 0 {
+				s.log.Warn("output topic keeps rollups for less than its archives' ttl", "topic", r.Name,
+					"retention", r.ShortRetention, "ttl", cfg.CreateTopics[i].Retention)
+			}
+		}
+	}
 	// The output topics must exist before a rollup can be routed.
 	if err := s.retry(ctx, "output topics", out.Refresh, "topics", out.Topics(), "brokers", cfg.Brokers); err != nil {
 		return nil, nil

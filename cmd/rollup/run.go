@@ -39,12 +39,14 @@ type runCmd struct {
 	Precision                 string        `help:"Unit of line-protocol timestamps: ns, us, ms or s (OpenTSDB timestamps are seconds or milliseconds by magnitude)." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`
 	Start                     string        `help:"Where to start the partitions that exist at startup: earliest or latest. Partitions and topics found later always start at the earliest offset." default:"earliest" enum:"earliest,latest" env:"ROLLUP_START"`
 	OutputTopic               string        `help:"Topic the rollups go to (archives may override it with :topic=NAME). It must exist." default:"rollups" env:"ROLLUP_OUTPUT_TOPIC" placeholder:"NAME"`
+	CreateTopics              bool          `help:"Create the output topics that do not exist, with retention.ms set to the longest ttl= of their archives; warn about existing ones that keep rollups for less than that. Existing topics are never changed." env:"ROLLUP_CREATE_TOPICS"`
+	CreateTopicsPartitions    int32         `help:"Partitions of the topics --create-topics creates (series spread over them by hash)." default:"6" env:"ROLLUP_CREATE_TOPICS_PARTITIONS"`
 	OutputFormat              string        `help:"Rollup output: opentsdb (opentsdb-rpc-kafka Aggregate objects, a JSON array per record; avg and rollups OpenTSDB would reject are counted, not sent), jsonl (one JSON object per line, many lines per record) or influx (line protocol: one line per series, window and archive with a field per aggregator and the step as a tag; many lines per record) or carbon (Graphite plaintext: <metric>.<aggregator>.<step>;tag=value... value start)." default:"opentsdb" enum:"opentsdb,jsonl,influx,carbon" env:"ROLLUP_OUTPUT_FORMAT"`
 	InfluxStepTag             string        `name:"influx-step-tag" help:"With --output-format influx: the tag that carries the archive step (e.g. step=1m)." default:"step" env:"ROLLUP_INFLUX_STEP_TAG"`
 	CarbonNoStep              bool          `name:"carbon-no-step" help:"With --output-format carbon: leave the step out of the path (<metric>.<aggregator>), e.g. when each archive goes to its own Graphite." env:"ROLLUP_CARBON_NO_STEP"`
 	OutputRecordBytes         int           `help:"Most bytes in one output record value (a window bigger than this goes alone). Smaller records lose less when OpenTSDB rejects one." default:"65536" env:"ROLLUP_OUTPUT_RECORD_BYTES"`
 	OpenTSDBMaxTags           int           `name:"opentsdb-max-tags" help:"Most tags an OpenTSDB rollup may carry; match tsd.storage.max_tags (minus one if the TSDs run with tsd.rollups.tag_raw)." default:"8" env:"ROLLUP_OPENTSDB_MAX_TAGS"`
-	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME][:format=NAME] (repeatable). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic, format= writes it in its own format instead of --output-format (one format per topic)." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
+	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME][:format=NAME][:ttl=DURATION] (repeatable). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic, format= writes it in its own format instead of --output-format (one format per topic); ttl= is how long its store keeps it (with --create-topics, the topic's retention)." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
 	Lateness                  time.Duration `help:"How far behind its partition's newest point a point may be and still count. Later points are counted as late and dropped." default:"30s" env:"ROLLUP_LATENESS"`
 	IdleTimeout               time.Duration `help:"A partition that delivers nothing for this long stops holding back the watermark; when all are idle, the wall clock closes windows (minus --lateness). 0 disables." default:"1m" env:"ROLLUP_IDLE_TIMEOUT"`
 	MaxFuture                 time.Duration `help:"Reject points more than this far ahead of the wall clock, so one bad clock cannot close everyone's windows." default:"1h" env:"ROLLUP_MAX_FUTURE"`
@@ -79,6 +81,7 @@ type runConfig struct {
 	topicRegex  *regexp.Regexp
 	kafkaFormat string
 	formats     []string // output format per archive
+	ttls        []int64  // ttl per archive, seconds (0: not set)
 	// flushOnExit closes open windows at shutdown (partial rollups):
 	// for the demo. The service keeps them for the checkpoint instead.
 	flushOnExit bool
@@ -88,8 +91,12 @@ type runConfig struct {
 	txnTimeout  time.Duration
 }
 
-// archiveRoute is where an archive's rollups go: its topic and format.
-type archiveRoute struct{ topic, format string }
+// archiveRoute is where an archive's rollups go: its topic and format, and
+// how long the store keeps them (ttl, seconds; 0: not set).
+type archiveRoute struct {
+	topic, format string
+	ttl           int64
+}
 
 // outputFormats are the --output-format and format= choices.
 var outputFormats = []string{"opentsdb", "jsonl", "influx", "carbon"}
@@ -110,13 +117,19 @@ func parseArchiveRoute(spec string, def archiveRoute) (window.Archive, archiveRo
 		switch key {
 		case "topic":
 			route.topic = val
+		case "ttl":
+			ttl, err := window.ParseStep(val)
+			if err != nil {
+				return window.Archive{}, route, fmt.Errorf("archive %q: ttl: %w", spec, err)
+			}
+			route.ttl = ttl
 		case "format":
 			if !slices.Contains(outputFormats, val) {
 				return window.Archive{}, route, fmt.Errorf("archive %q: unknown format %q (valid: %s)", spec, val, strings.Join(outputFormats, ", "))
 			}
 			route.format = val
 		default:
-			return window.Archive{}, route, fmt.Errorf("archive %q: unknown option %q (valid: topic=, format=)", spec, key)
+			return window.Archive{}, route, fmt.Errorf("archive %q: unknown option %q (valid: topic=, format=, ttl=)", spec, key)
 		}
 		if val == "" {
 			return window.Archive{}, route, fmt.Errorf("archive %q: empty %s=", spec, key)
@@ -132,7 +145,7 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	cfg := &rc.engine
 	routeOf := map[string]archiveRoute{}
 	for _, spec := range r.Archive {
-		ar, route, err := parseArchiveRoute(spec, archiveRoute{r.OutputTopic, r.OutputFormat})
+		ar, route, err := parseArchiveRoute(spec, archiveRoute{topic: r.OutputTopic, format: r.OutputFormat})
 		if err != nil {
 			return nil, err
 		}
@@ -176,6 +189,7 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 			return nil, fmt.Errorf("topic %s gets archives in two formats (%s and %s): give each format its own topic", route.topic, f, route.format)
 		}
 		formatOf[route.topic] = route.format
+		rc.ttls = append(rc.ttls, route.ttl)
 	}
 	if len(r.Topic) == 0 && r.TopicRegex == "" {
 		return nil, errors.New("no input: give --topic or --topic-regex")
@@ -291,6 +305,9 @@ func (r *runCmd) Run(log *slog.Logger, std stdio) error {
 			if rc.formats[i] != r.OutputFormat {
 				fmt.Fprintf(std.out, "archive %s: format %s\n", ar.Name, rc.formats[i])
 			}
+			if rc.ttls[i] > 0 {
+				fmt.Fprintf(std.out, "archive %s: ttl %s\n", ar.Name, time.Duration(rc.ttls[i])*time.Second)
+			}
 		}
 		switch {
 		case r.Checkpoint == "":
@@ -360,7 +377,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 			MetadataInterval: r.MetadataInterval, Parsers: r.Parsers},
 		Output: emit.KafkaConfig{Format: rc.kafkaFormat, Formats: rc.formats, Options: emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep},
 			Topics: rc.topics, RecordBytes: r.OutputRecordBytes, MaxHeldBytes: r.ProduceBufferBytes},
-		Producer: producer, Consumer: consumer, Brokers: r.Brokers,
+		Producer: producer, Consumer: consumer, Brokers: r.Brokers, CreateTopics: createTopicSpecs(r, rc),
 		MetadataInterval: r.MetadataInterval, ShutdownTimeout: r.ShutdownTimeout, FlushOnExit: rc.flushOnExit,
 		Log: log, Notify: func(state string) { sdNotify(state) },
 	}
@@ -407,6 +424,26 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		go svc.watchdog(ctx, log, iv)
 	}
 	return ps.Wait(ctx)
+}
+
+// createTopicSpecs lists the output topics for --create-topics (nil
+// without it): each with the longest ttl of its archives.
+func createTopicSpecs(r *runCmd, rc *runConfig) []emit.TopicSpec {
+	if !r.CreateTopics {
+		return nil
+	}
+	var specs []emit.TopicSpec
+	index := map[string]int{}
+	for i, t := range rc.topics {
+		ttl := time.Duration(rc.ttls[i]) * time.Second
+		if j, ok := index[t]; ok {
+			specs[j].Retention = max(specs[j].Retention, ttl)
+			continue
+		}
+		index[t] = len(specs)
+		specs = append(specs, emit.TopicSpec{Name: t, Partitions: r.CreateTopicsPartitions, Retention: ttl})
+	}
+	return specs
 }
 
 // crashHook reads ROLLUP_TEST_KILL_AT=POINT:N (POINT: cut, written or

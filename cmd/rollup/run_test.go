@@ -453,7 +453,8 @@ func TestArchiveFormats(t *testing.T) {
 	}{
 		{[]string{"--archive", "1m:sum", "--archive", "1h:sum:format=influx"}, "topic rollups gets archives in two formats (opentsdb and influx)"},
 		{[]string{"--archive", "1m:sum:format=xml"}, `unknown format "xml" (valid: opentsdb, jsonl, influx, carbon)`},
-		{[]string{"--archive", "1m:sum:ttl=30d"}, `unknown option "ttl" (valid: topic=, format=)`},
+		{[]string{"--archive", "1m:sum:retention=30d"}, `unknown option "retention" (valid: topic=, format=, ttl=)`},
+		{[]string{"--archive", "1m:sum:ttl=30x"}, `archive "1m:sum:ttl=30x": ttl: `},
 		{[]string{"--archive", "1h30m:sum:format=opentsdb:topic=a", "--output-format", "jsonl"}, `invalid opentsdb interval "1h30m"`},
 	} {
 		code, _, errOut := runCLI(t, "", append([]string{"run", "--dry-run", "--topic", "in"}, c.args...)...)
@@ -482,6 +483,36 @@ func TestArchiveFormats(t *testing.T) {
 	}
 	if got := consumeLines(t, addrs, "i", 1); len(got) != 1 || got[0] != "cpu_idle,host=a,step=5m sum=2 1699999800000000000" {
 		t.Errorf("influx topic: %q", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// --create-topics: the output topic is created, with the archive's ttl as
+// its retention, and the service writes to it.
+func TestCreateTopics(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "run", "--dry-run", "--topic", "in", "--archive", "1m:sum:ttl=30d")
+	if code != 0 || !strings.Contains(out, "archive 1m: ttl 720h0m0s") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addrs := c.ListenAddrs()
+	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--create-topics",
+		"--archive", "1m:sum:ttl=30d", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
+	p, _ := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"))
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\n")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if got := consumeLines(t, addrs, "rollups", 1); len(got) != 1 {
+		t.Fatalf("created topic: %q", got)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
