@@ -518,3 +518,66 @@ func TestCreateTopics(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestKcatInputFormats: kcat (librdkafka) produces OpenTSDB put lines and
+// Graphite lines (several in one record, and one per record) and reads the
+// rollups back as line protocol.
+func TestKcatInputFormats(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("ROLLUP_REQUIRE_KCAT") != "" {
+			t.Fatal("kcat not found and ROLLUP_REQUIRE_KCAT is set")
+		}
+		t.Skip("kcat not installed (apt-get install kcat)")
+	}
+	w0 := time.Now().Add(-time.Minute).Unix() / 60 * 60
+	for _, c := range []struct {
+		format string
+		lines  []string // one record each; a record may hold several lines
+	}{
+		{"opentsdb", []string{
+			fmt.Sprintf("put sys.load %d 1 host=a\\nput sys.load %d 3 host=a", w0, w0+10),
+			fmt.Sprintf("put sys.load %d000 5 host=a", w0+20),
+		}},
+		{"carbon", []string{
+			fmt.Sprintf("sys.load;host=a 1 %d\\nsys.load;host=a 3 %d", w0, w0+10),
+			fmt.Sprintf("sys.load;host=a 5 %d", w0+20),
+		}},
+	} {
+		t.Run(c.format, func(t *testing.T) {
+			cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "rollups"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			broker := cl.ListenAddrs()[0]
+			startService(t, "--brokers", broker, "--topic", "in", "--input-format", c.format, "--output-format", "influx",
+				"--archive", "1m:sum,count", "--lateness", "1s", "--idle-timeout", "300ms", "--metrics-listen", "", "--metadata-interval", "200ms")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			// -D '|' separates records, so a record can hold a newline
+			// (written as \n above and expanded here).
+			prod := exec.CommandContext(ctx, kcat, "-P", "-b", broker, "-t", "in", "-D", "|")
+			prod.Stdin = strings.NewReader(strings.ReplaceAll(strings.Join(c.lines, "|"), `\n`, "\n"))
+			if out, err := prod.CombinedOutput(); err != nil {
+				t.Fatalf("kcat -P: %v\n%s", err, out)
+			}
+			want := fmt.Sprintf("sys.load,host=a,step=1m sum=9,count=3i %d000000000", w0)
+			deadline := time.Now().Add(20 * time.Second)
+			var got string
+			for time.Now().Before(deadline) {
+				out, err := exec.CommandContext(ctx, kcat, "-C", "-b", broker, "-t", "rollups", "-o", "beginning", "-e", "-q", "-f", "%s").Output()
+				if err != nil {
+					t.Fatalf("kcat -C: %v", err)
+				}
+				if got = strings.TrimSpace(string(out)); got != "" {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if got != want {
+				t.Fatalf("rollups read with kcat:\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+}
