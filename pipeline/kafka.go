@@ -49,6 +49,9 @@ type SourceConfig struct {
 	// MalformedLogBurst bounds the malformed-line log messages per second
 	// (the rest are counted and summarized). Default 10.
 	MalformedLogBurst int
+	// Decoders gives the decoder of topics whose format is not the
+	// engine's (Config.NewDecoder): topic -> constructor.
+	Decoders map[string]func() fastparse.Decoder
 	// Restore lists the partitions of a checkpoint the engine was restored
 	// from: each resumes at its Next offset with its watermark state
 	// (StartLatest does not apply to them). One that no longer exists is
@@ -157,6 +160,7 @@ func NewSource(e *Engine, cfg SourceConfig) (*Source, error) {
 	}
 	for range cfg.Parsers {
 		p := &parser{src: s, in: make(chan work, 8), stream: e.NewRouter()}
+		p.dflt = p.stream.dec
 		p.stream.OnMalformed = s.onMalformed(p)
 		s.parsers = append(s.parsers, p)
 	}
@@ -179,6 +183,10 @@ type parser struct {
 	src    *Source
 	in     chan work
 	stream *Stream
+	// dflt is the stream's own decoder; decs those of topics with a
+	// format of their own, made when first needed.
+	dflt fastparse.Decoder
+	decs map[string]fastparse.Decoder
 	n      int             // partitions assigned (under src.mu)
 	cur    *PartitionState // being fed (parser goroutine only)
 }
@@ -290,6 +298,7 @@ func (p *parser) run() {
 		ps := w.part
 		p.cur = ps
 		st.Use(ps.p)
+		st.SetDecoder(p.decoder(ps.Topic))
 		now := p.src.e.cfg.Now().UnixNano()
 		st.Active(now)
 		for _, r := range w.records {
@@ -305,6 +314,23 @@ func (p *parser) run() {
 		ps.watermark.Store(st.Watermark())
 	}
 	st.Flush()
+}
+
+// decoder returns the decoder for topic's records.
+func (p *parser) decoder(topic string) fastparse.Decoder {
+	mk := p.src.cfg.Decoders[topic]
+	if mk == nil {
+		return p.dflt
+	}
+	d := p.decs[topic]
+	if d == nil {
+		if p.decs == nil {
+			p.decs = map[string]fastparse.Decoder{}
+		}
+		d = mk()
+		p.decs[topic] = d
+	}
+	return d
 }
 
 // discoverLoop looks for new topics and partitions every MetadataInterval.

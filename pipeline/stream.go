@@ -156,6 +156,10 @@ func (s *Stream) Use(p *Partition) {
 	s.cur = p
 }
 
+// SetDecoder makes d decode what is fed next (a parser reading topics of
+// different formats switches with its partition).
+func (s *Stream) SetDecoder(d fastparse.Decoder) { s.dec = d }
+
 func newBatch(n int) *shard.Batch {
 	return &shard.Batch{Points: make([]shard.Point, 0, n)}
 }

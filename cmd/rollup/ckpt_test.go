@@ -480,3 +480,42 @@ func TestRunInfluxOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRunTopicFormats: one service reads line protocol from one topic and
+// OpenTSDB put lines from another (--topic NAME:FORMAT).
+func TestRunTopicFormats(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "tele", "puts"), kfake.SeedTopics(1, "rollups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addrs := c.ListenAddrs()
+	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "tele", "--topic", "puts:opentsdb", "--output-format", "jsonl",
+		"--archive", "1m:sum", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms", "--parsers", "1")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx,
+		&kgo.Record{Topic: "tele", Partition: 0, Value: []byte("cpu,host=a idle=2 1700000000000000000\n")},
+		&kgo.Record{Topic: "puts", Partition: 1, Value: []byte("put sys.load 1700000000 5 host=b\n")},
+		&kgo.Record{Topic: "tele", Partition: 1, Value: []byte("cpu,host=c idle=7 1700000001000000000\n")},
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`{"metric":"cpu_idle","tags":{"host":"a"},"step":"1m","start":1699999980,"aggregator":"sum","value":2}`,
+		`{"metric":"cpu_idle","tags":{"host":"c"},"step":"1m","start":1699999980,"aggregator":"sum","value":7}`,
+		`{"metric":"sys.load","tags":{"host":"b"},"step":"1m","start":1699999980,"aggregator":"sum","value":5}`,
+	}
+	got := consumeLines(t, addrs, "rollups", len(want))
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -30,7 +30,7 @@ import (
 
 type runCmd struct {
 	Brokers                   []string      `help:"Kafka bootstrap brokers, host:port (repeatable or comma-separated)." default:"127.0.0.1:9092" env:"ROLLUP_BROKERS" placeholder:"HOST:PORT"`
-	Topic                     []string      `help:"Input topic (repeatable or comma-separated). Every partition is read directly, without a consumer group." env:"ROLLUP_TOPIC" xor:"input" placeholder:"NAME"`
+	Topic                     []string      `help:"Input topic, as NAME or NAME:FORMAT for a topic whose format differs from --input-format (repeatable or comma-separated). Every partition is read directly, without a consumer group." env:"ROLLUP_TOPIC" xor:"input" placeholder:"NAME"`
 	TopicRegex                string        `help:"Read every topic whose whole name matches this regular expression (RE2), including topics created while running. Instead of --topic." env:"ROLLUP_TOPIC_REGEX" xor:"input" placeholder:"REGEX"`
 	InputFormat               string        `help:"Format of the input record values: influx (InfluxDB line protocol; a record may hold one line, as Telegraf writes them, or many), opentsdb (OpenTSDB telnet put lines, one or many per record) or carbon (Graphite plaintext, tagged series too)." default:"influx" enum:"influx,opentsdb,carbon" env:"ROLLUP_INPUT_FORMAT"`
 	InputOpenTSDBMaxTags      int           `name:"input-opentsdb-max-tags" help:"With --input-format opentsdb: most tags a put line may have (OpenTSDB's tsd.storage.max_tags)." default:"8" env:"ROLLUP_INPUT_OPENTSDB_MAX_TAGS"`
@@ -80,8 +80,10 @@ type runConfig struct {
 	topics      []string // output topic per archive
 	topicRegex  *regexp.Regexp
 	kafkaFormat string
-	formats     []string // output format per archive
-	ttls        []int64  // ttl per archive, seconds (0: not set)
+	inTopics    []string                            // input topic names
+	decoders    map[string]func() fastparse.Decoder // topics with a format of their own
+	formats     []string                            // output format per archive
+	ttls        []int64                             // ttl per archive, seconds (0: not set)
 	// flushOnExit closes open windows at shutdown (partial rollups):
 	// for the demo. The service keeps them for the checkpoint instead.
 	flushOnExit bool
@@ -167,6 +169,23 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	cfg.NewDecoder = func() fastparse.Decoder {
 		d, _ := fastparse.NewDecoder(format, decOpts)
 		return d
+	}
+	for _, t := range r.Topic {
+		name, f, ok := strings.Cut(t, ":")
+		rc.inTopics = append(rc.inTopics, name)
+		if !ok || f == r.InputFormat {
+			continue
+		}
+		if _, err := fastparse.NewDecoder(f, decOpts); err != nil {
+			return nil, fmt.Errorf("--topic %s: %w", t, err)
+		}
+		if rc.decoders == nil {
+			rc.decoders = map[string]func() fastparse.Decoder{}
+		}
+		rc.decoders[name] = func() fastparse.Decoder {
+			d, _ := fastparse.NewDecoder(f, decOpts)
+			return d
+		}
 	}
 	cfg.MetricSeparator = r.MetricSeparator
 	if r.MaxFuture <= 0 {
@@ -262,7 +281,7 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 		if rc.exactlyOnce {
 			rc.txnID = r.TransactionalID
 			if rc.txnID == "" {
-				src := strings.Join(r.Topic, ",")
+				src := strings.Join(rc.inTopics, ",")
 				if r.TopicRegex != "" {
 					src = "regex:" + r.TopicRegex
 				}
@@ -278,7 +297,7 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 			if r.MarkerTopic == "" {
 				return nil, errors.New("--marker-topic is empty")
 			}
-			if slices.Contains(r.Topic, r.MarkerTopic) || slices.Contains(rc.topics, r.MarkerTopic) {
+			if slices.Contains(rc.inTopics, r.MarkerTopic) || slices.Contains(rc.topics, r.MarkerTopic) {
 				return nil, fmt.Errorf("--marker-topic %s is also an input or output topic", r.MarkerTopic)
 			}
 		}
@@ -373,7 +392,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 
 	cfg := pipeline.ServiceConfig{
 		Engine: rc.engine,
-		Source: pipeline.SourceConfig{Topics: r.Topic, TopicRegex: rc.topicRegex, StartLatest: r.Start == "latest",
+		Source: pipeline.SourceConfig{Topics: rc.inTopics, Decoders: rc.decoders, TopicRegex: rc.topicRegex, StartLatest: r.Start == "latest",
 			MetadataInterval: r.MetadataInterval, Parsers: r.Parsers},
 		Output: emit.KafkaConfig{Format: rc.kafkaFormat, Formats: rc.formats, Options: emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep},
 			Topics: rc.topics, RecordBytes: r.OutputRecordBytes, MaxHeldBytes: r.ProduceBufferBytes},
