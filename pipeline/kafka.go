@@ -187,8 +187,8 @@ type parser struct {
 	// format of their own, made when first needed.
 	dflt fastparse.Decoder
 	decs map[string]fastparse.Decoder
-	n      int             // partitions assigned (under src.mu)
-	cur    *PartitionState // being fed (parser goroutine only)
+	n    int             // partitions assigned (under src.mu)
+	cur  *PartitionState // being fed (parser goroutine only)
 }
 
 type work struct {
