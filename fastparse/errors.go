@@ -27,6 +27,9 @@ const (
 	// string value, or a control byte (other than TAB, CR and LF, which
 	// count as syntax errors) where a name, key or separator was expected.
 	ReasonEncoding // "invalid_encoding"
+	// ReasonUnknownFormat: with automatic format detection, a record
+	// whose format cannot be told (see AutoDecoder).
+	ReasonUnknownFormat // "unknown_format"
 )
 
 // AllReasons lists every Reason, for pre-creating metric series.
@@ -36,14 +39,16 @@ var AllReasons = []Reason{
 	ReasonValueRange,
 	ReasonTimestamp,
 	ReasonEncoding,
+	ReasonUnknownFormat,
 }
 
 var reasonNames = [...]string{
-	ReasonSyntax:       "syntax",
-	ReasonDuplicateTag: "duplicate_tag",
-	ReasonValueRange:   "value_out_of_range",
-	ReasonTimestamp:    "bad_timestamp",
-	ReasonEncoding:     "invalid_encoding",
+	ReasonSyntax:        "syntax",
+	ReasonDuplicateTag:  "duplicate_tag",
+	ReasonValueRange:    "value_out_of_range",
+	ReasonTimestamp:     "bad_timestamp",
+	ReasonEncoding:      "invalid_encoding",
+	ReasonUnknownFormat: "unknown_format",
 }
 
 // String returns the snake_case label value of r.

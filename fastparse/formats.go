@@ -17,6 +17,7 @@ var InputFormats = []InputFormat{
 	{"influx", "InfluxDB line protocol (what Telegraf's influx serializer writes; a record may hold one line or many)"},
 	{"opentsdb", "OpenTSDB telnet put lines (put <metric> <timestamp> <value> <tagk=tagv>...; seconds or milliseconds)"},
 	{"carbon", "Graphite carbon plaintext (<path> <value> <seconds>; tagged series as <name>;<tag>=<value>...)"},
+	{"auto", "told per record from its first line: influx, opentsdb or carbon (records that fit none are counted as unknown_format)"},
 }
 
 // InputFormatNames returns the names of InputFormats, comma-separated.
@@ -47,6 +48,11 @@ func NewDecoder(format string, o DecoderOptions) (Decoder, error) {
 		return &OpenTSDBDecoder{MaxTags: o.OpenTSDBMaxTags, AllowSpecialChars: o.OpenTSDBSpecialChars}, nil
 	case "carbon":
 		return &CarbonDecoder{}, nil
+	case "auto":
+		d := &AutoDecoder{}
+		d.Influx.Precision = o.Precision
+		d.OpenTSDB.MaxTags, d.OpenTSDB.AllowSpecialChars = o.OpenTSDBMaxTags, o.OpenTSDBSpecialChars
+		return d, nil
 	}
 	return nil, fmt.Errorf("unknown input format %q (valid: %s)", format, InputFormatNames())
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rollupd/rollup/benchmarks/gen"
+	"github.com/rollupd/rollup/fastparse"
 	"github.com/rollupd/rollup/internal/realhdfs"
 	"github.com/rollupd/rollup/internal/realkafka"
 	"github.com/rollupd/rollup/pipeline"
@@ -514,6 +515,46 @@ func TestRunTopicFormats(t *testing.T) {
 	got := consumeLines(t, addrs, "rollups", len(want))
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunAutoFormat: --input-format auto tells each record's format; a
+// record that fits none is counted as unknown_format, not guessed.
+func TestRunAutoFormat(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "rollups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addrs := c.ListenAddrs()
+	svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--input-format", "auto", "--output-format", "jsonl",
+		"--archive", "1m:sum", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
+	cl, _ := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"))
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx,
+		&kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\n")},
+		&kgo.Record{Value: []byte("put sys.load 1700000000 5 host=b\n")},
+		&kgo.Record{Value: []byte("disk.used;host=c 7 1700000000\n")},
+		&kgo.Record{Value: []byte("what is this\n")},
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`{"metric":"cpu_idle","tags":{"host":"a"},"step":"1m","start":1699999980,"aggregator":"sum","value":2}`,
+		`{"metric":"disk.used","tags":{"host":"c"},"step":"1m","start":1699999980,"aggregator":"sum","value":7}`,
+		`{"metric":"sys.load","tags":{"host":"b"},"step":"1m","start":1699999980,"aggregator":"sum","value":5}`,
+	}
+	got := consumeLines(t, addrs, "rollups", len(want))
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if cnt := svc.engine.Counters(); cnt.Malformed[fastparse.ReasonUnknownFormat] != 1 {
+		t.Fatalf("unknown_format %d, want 1", cnt.Malformed[fastparse.ReasonUnknownFormat])
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)

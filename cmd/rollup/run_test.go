@@ -584,7 +584,7 @@ func TestKcatInputFormats(t *testing.T) {
 
 func TestTopicFormatFlag(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "run", "--dry-run", "--topic", "a:xml")
-	if code == 0 || !strings.Contains(errOut, `--topic a:xml: unknown input format "xml" (valid: influx, opentsdb, carbon)`) {
+	if code == 0 || !strings.Contains(errOut, `--topic a:xml: unknown input format "xml" (valid: influx, opentsdb, carbon, auto)`) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
