@@ -63,6 +63,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseNumber$$' -fuzztime $(FUZZTIME) ./fastparse/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenTSDB$$' -fuzztime $(FUZZTIME) ./fastparse/
 	$(GO) test -run '^$$' -fuzz '^FuzzCarbon$$' -fuzztime $(FUZZTIME) ./fastparse/
+	$(GO) test -run '^$$' -fuzz '^FuzzAuto$$' -fuzztime $(FUZZTIME) ./fastparse/
 	$(GO) test -run '^$$' -fuzz '^FuzzChunking$$' -fuzztime $(FUZZTIME) ./pipeline/
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONL$$' -fuzztime $(FUZZTIME) ./emit/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenTSDB$$' -fuzztime $(FUZZTIME) ./emit/

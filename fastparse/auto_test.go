@@ -36,3 +36,21 @@ func TestAutoDecoder(t *testing.T) {
 		}
 	}
 }
+
+func FuzzAuto(f *testing.F) {
+	for _, s := range []string{"cpu,host=a idle=2 1700000000\n", "put m 1 1 a=b\n", "a.b 1 2\n", "x\n", "\x05\x03abc", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		d, _ := NewDecoder("auto", DecoderOptions{})
+		d.Reset([]byte(in), 0)
+		for d.Next() {
+			if off := d.LineOffset(); off < 0 || off > len(in) {
+				t.Fatalf("line offset %d of %d", off, len(in))
+			}
+			if e := d.Err(); e != nil && (e.Offset < 0 || e.Offset > len(in)) {
+				t.Fatalf("error offset %d of %d", e.Offset, len(in))
+			}
+		}
+	})
+}
