@@ -1,0 +1,65 @@
+package emit
+
+import (
+	"encoding/hex"
+	"strings"
+	"testing"
+)
+
+// The example of FORMATS.md section 3.5, byte for byte.
+func TestMetricDataExample(t *testing.T) {
+	m := MetricData{OrgID: 1, Name: "some.metric", Interval: 10, Value: 1.5, Unit: "unknown", Time: 1700000000, Mtype: "gauge",
+		Tags: []string{"host=a", "dc=x"}}
+	key := m.MetricKey()
+	if id := MetricID(m.OrgID, key); id != "1.878eba0e415cdef6eda5954e78f08acc" {
+		t.Fatalf("id %s", id)
+	}
+	want := strings.Join([]string{
+		"89",
+		"a24964", "d922", hex.EncodeToString([]byte("1.878eba0e415cdef6eda5954e78f08acc")),
+		"a54f72674964", "01",
+		"a44e616d65", "ab736f6d652e6d6574726963",
+		"a8496e74657276616c", "0a",
+		"a556616c7565", "cb3ff8000000000000",
+		"a4556e6974", "a7756e6b6e6f776e",
+		"a454696d65", "d26553f100",
+		"a54d74797065", "a56761756765",
+		"a454616773", "92", "a464633d78", "a6686f73743d61",
+	}, "")
+	got := hex.EncodeToString(AppendMetricData(nil, &m, key))
+	if got != want {
+		t.Fatalf("MetricData bytes\n got %s\nwant %s", got, want)
+	}
+	if n := len(want) / 2; n != 142 {
+		t.Fatalf("%d bytes, FORMATS says 142", n)
+	}
+	// The same point as a MetricPoint (0x03 layout, inside an array).
+	p := hex.EncodeToString(AppendMetricPoint([]byte{MetricPointWithoutOrg}, key, 1.5, 1700000000))
+	if p != "03"+"878eba0e415cdef6eda5954e78f08acc"+"000000000000f83f"+"00f15365" {
+		t.Fatalf("MetricPoint %s", p)
+	}
+	// FORMATS.md section 3.7: the partitions of this series among 8.
+	tags := []string{"dc=x", "host=a"}
+	for name, got := range map[string]int32{
+		"byOrg":               PartitionByOrg(1, 8),
+		"bySeries":            PartitionBySeries("some.metric", 8),
+		"bySeriesWithTags":    PartitionBySeriesWithTags("some.metric", tags, 8),
+		"bySeriesWithTagsFnv": PartitionBySeriesWithTagsFnv("some.metric", tags, 8),
+	} {
+		want := map[string]int32{"byOrg": 4, "bySeries": 1, "bySeriesWithTags": 4, "bySeriesWithTagsFnv": 3}[name]
+		if got != want {
+			t.Errorf("%s: partition %d, want %d", name, got, want)
+		}
+	}
+}
+
+func TestMsgpInt(t *testing.T) {
+	for i, want := range map[int64]string{
+		0: "00", 127: "7f", 128: "d10080", -1: "ff", -32: "e0", -33: "d0df", 32767: "d17fff", 32768: "d200008000",
+		-2147483648: "d280000000", 1 << 31: "d30000000080000000",
+	} {
+		if got := hex.EncodeToString(msgpInt(nil, i)); got != want {
+			t.Errorf("msgpInt(%d) = %s, want %s", i, got, want)
+		}
+	}
+}
