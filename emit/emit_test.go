@@ -218,6 +218,7 @@ func TestDropReasons(t *testing.T) {
 			covered[got] = true
 		})
 	}
+	covered[DropMetrictankTime] = true // a sink's reason: see TestKafkaMetrictank
 	for _, reason := range AllDropReasons {
 		if !covered[reason] {
 			t.Errorf("no test case triggers %v", reason)
@@ -227,16 +228,17 @@ func TestDropReasons(t *testing.T) {
 
 func TestDropReasonString(t *testing.T) {
 	want := map[DropReason]string{
-		DropNone:          "none",
-		DropNonFinite:     "non_finite",
-		DropNoTags:        "opentsdb_no_tags",
-		DropTooManyTags:   "opentsdb_too_many_tags",
-		DropBadChar:       "opentsdb_bad_char",
-		DropDerivedAgg:    "opentsdb_derived_aggregator",
-		DropTimestamp:     "opentsdb_timestamp",
-		DropAggTag:        "opentsdb_aggregate_tag",
-		DropInfluxBadName: "influx_bad_name",
-		DropCarbonBadName: "carbon_bad_name",
+		DropNone:           "none",
+		DropNonFinite:      "non_finite",
+		DropNoTags:         "opentsdb_no_tags",
+		DropTooManyTags:    "opentsdb_too_many_tags",
+		DropBadChar:        "opentsdb_bad_char",
+		DropDerivedAgg:     "opentsdb_derived_aggregator",
+		DropTimestamp:      "opentsdb_timestamp",
+		DropAggTag:         "opentsdb_aggregate_tag",
+		DropInfluxBadName:  "influx_bad_name",
+		DropCarbonBadName:  "carbon_bad_name",
+		DropMetrictankTime: "metrictank_time",
 	}
 	for r, s := range want {
 		if r.String() != s {

@@ -40,6 +40,11 @@ type KafkaConfig struct {
 	// MaxHeldBytes bounds the record bytes kept back while the output is
 	// held (see Hold). Default 256 MiB.
 	MaxHeldBytes int
+	// Steps is the step of each archive in seconds (by archive index):
+	// the metrictank format needs it as the series' interval.
+	Steps []int64
+	// Metrictank configures the metrictank format.
+	Metrictank MetrictankOptions
 }
 
 // DefaultRecordBytes is the default cap of a record value: big enough that
@@ -58,10 +63,13 @@ const DefaultRecordBytes = 64 << 10
 // stays bounded while the broker is down and nothing read is dropped.
 type KafkaOutput struct {
 	cl      *kgo.Client
-	encs    []Encoder // per archive
+	encs    []Encoder // per archive (nil for metrictank)
 	array   []bool    // per topic: opentsdb's JSON array framing
-	topics  []string  // distinct output topics
-	topicOf []int     // archive -> index in topics
+	mdm     []bool    // per topic: metrictank (MetricData + MetricPointArray)
+	steps   []int64
+	mt      MetrictankOptions
+	topics  []string // distinct output topics
+	topicOf []int    // archive -> index in topics
 	maxRec  int
 	onError func(string, int32, error)
 
@@ -105,7 +113,12 @@ func NewKafkaOutput(cfg KafkaConfig) (*KafkaOutput, error) {
 	if cfg.MaxHeldBytes == 0 {
 		cfg.MaxHeldBytes = 256 << 20
 	}
-	o := &KafkaOutput{cl: cfg.Client, maxRec: cfg.RecordBytes, onError: cfg.OnError, maxHeld: cfg.MaxHeldBytes}
+	mt, err := cfg.Metrictank.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	o := &KafkaOutput{cl: cfg.Client, maxRec: cfg.RecordBytes, onError: cfg.OnError, maxHeld: cfg.MaxHeldBytes,
+		steps: cfg.Steps, mt: mt}
 	o.holdCond = sync.NewCond(&o.holdMu)
 	index := map[string]int{}
 	formatOf := map[string]string{} // topic -> format
@@ -117,8 +130,12 @@ func NewKafkaOutput(cfg KafkaConfig) (*KafkaOutput, error) {
 		if cfg.Formats != nil {
 			format = cfg.Formats[a]
 		}
-		enc, err := NewEncoder(format, cfg.Options)
-		if err != nil {
+		var enc Encoder
+		if format == "metrictank" {
+			if a >= len(cfg.Steps) || cfg.Steps[a] <= 0 {
+				return nil, fmt.Errorf("kafka output: the metrictank format needs the step of archive %d", a)
+			}
+		} else if enc, err = NewEncoder(format, cfg.Options); err != nil {
 			return nil, err
 		}
 		o.encs = append(o.encs, enc)
@@ -128,6 +145,7 @@ func NewKafkaOutput(cfg KafkaConfig) (*KafkaOutput, error) {
 			index[t] = i
 			o.topics = append(o.topics, t)
 			o.array = append(o.array, format == "opentsdb")
+			o.mdm = append(o.mdm, format == "metrictank")
 			formatOf[t] = format
 		} else if formatOf[t] != format {
 			return nil, fmt.Errorf("kafka output: topic %q gets archives in two formats (%s and %s); give each format its own topic", t, formatOf[t], format)
@@ -206,6 +224,7 @@ func (o *KafkaOutput) ShardSink() *KafkaSink {
 type KafkaSink struct {
 	o    *KafkaOutput
 	open [][]pendingRecord // [topic][partition]
+	mdm  mdmState          // the metrictank format's series
 }
 
 type pendingRecord struct {
@@ -221,6 +240,9 @@ var arraySep = []byte{','}
 func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) int {
 	o := s.o
 	t := o.topicOf[archive]
+	if o.mdm[t] {
+		return s.windowMDM(archive, t, key, w, drops)
+	}
 	n := o.partitions[t].Load()
 	if n <= 0 {
 		n = 1 // Refresh was not called: one partition rather than a crash
@@ -266,6 +288,7 @@ func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) i
 
 // Flush produces every open record.
 func (s *KafkaSink) Flush() error {
+	s.mdm.flushed()
 	for t := range s.open {
 		for p := range s.open[t] {
 			if r := &s.open[t][p]; r.buf != nil {
@@ -287,8 +310,11 @@ func (s *KafkaSink) produce(t int, p int32, r *pendingRecord) {
 	if o.array[t] {
 		buf.B[len(buf.B)-1] = ']' // the last element's separator
 	}
-	rec := &kgo.Record{Topic: o.topics[t], Partition: p, Value: buf.B, Key: make([]byte, 8)}
-	binary.BigEndian.PutUint64(rec.Key, key)
+	rec := &kgo.Record{Topic: o.topics[t], Partition: p, Value: buf.B}
+	if !o.mdm[t] { // metrictank's publisher writes no key
+		rec.Key = make([]byte, 8)
+		binary.BigEndian.PutUint64(rec.Key, key)
+	}
 	o.holdMu.Lock()
 	if o.holding {
 		// Rollups of windows closed after a checkpoint's cut belong to

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -349,5 +350,103 @@ func TestEnsureTopics(t *testing.T) {
 	}
 	if got != "2592000000" {
 		t.Fatalf("retention.ms of the new topic: %q", got)
+	}
+}
+
+// TestKafkaMetrictank: the metrictank format sends each rollup series'
+// MetricData first (it carries the first point), later values as points
+// in MetricPointArray records, each series in its bySeries partition,
+// without record keys; times metrictank would drop are counted.
+func TestKafkaMetrictank(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	o, err := NewKafkaOutput(KafkaConfig{Client: cl, Format: "metrictank", Topics: []string{"out"}, Steps: []int64{60}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := o.ShardSink()
+	var drops [256]uint64
+	tags := []Tag{{[]byte("host"), []byte("a")}}
+	for i := range 3 {
+		w := &Window{Metric: []byte("cpu"), Tags: tags, Step: "1m", Start: 1700000040 + int64(i)*60,
+			Values: []AggValue{{"sum", float64(i)}, {"count", float64(i + 1)}}}
+		if n := s.Window(0, []byte("host\x00a\x00\x01cpu"), w, drops[:]); n != 2 {
+			t.Fatalf("window %d: %d written", i, n)
+		}
+	}
+	s.Window(0, []byte("x"), &Window{Metric: []byte("cpu"), Step: "1m", Start: 0, Values: []AggValue{{"sum", 1}}}, drops[:])
+	if drops[DropMetrictankTime] != 1 {
+		t.Fatalf("time 0 not dropped: %v", drops[:12])
+	}
+	s.Flush()
+	if err := o.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		key  [16]byte
+		part int32
+	}{}
+	for _, agg := range []string{"sum", "count"} {
+		md := MetricData{OrgID: 1, Name: "cpu." + agg, Interval: 60, Unit: "unknown", Mtype: map[string]string{"sum": "gauge", "count": "count"}[agg], Tags: []string{"host=a"}}
+		want[MetricID(1, md.MetricKey())] = struct {
+			key  [16]byte
+			part int32
+		}{md.MetricKey(), PartitionBySeries(md.Name, 4)}
+	}
+	var datas, points int
+	for _, r := range consumeAll(t, c.ListenAddrs(), o.Stats().Records) {
+		if r.Key != nil {
+			t.Errorf("record has a key %x", r.Key)
+		}
+		switch r.Value[0] {
+		case 0x89: // MetricData
+			var found bool
+			for id, w := range want {
+				if strings.Contains(string(r.Value), id) {
+					found = true
+					if r.Partition != w.part {
+						t.Errorf("MetricData %s in partition %d, want %d", id, r.Partition, w.part)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("MetricData of an unknown series: %x", r.Value)
+			}
+			datas++
+		case MetricPointArray:
+			if r.Value[1] != MetricPointWithoutOrg || (len(r.Value)-2)%28 != 0 {
+				t.Fatalf("bad array %x", r.Value)
+			}
+			for p := r.Value[2:]; len(p) > 0; p = p[28:] {
+				var key [16]byte
+				copy(key[:], p)
+				ok := false
+				for _, w := range want {
+					ok = ok || (w.key == key && w.part == r.Partition)
+				}
+				if !ok {
+					t.Errorf("point of key %x in partition %d", key, r.Partition)
+				}
+				points++
+			}
+		default:
+			t.Fatalf("unexpected record %x", r.Value)
+		}
+	}
+	if datas != 2 || points != 4 {
+		t.Fatalf("%d MetricData and %d points, want 2 and 4", datas, points)
 	}
 }

@@ -73,21 +73,25 @@ const (
 	// (whitespace, NUL or non-ASCII in a name, ';' in the metric, ';' or
 	// '=' in a tag key) or its start (outside 0..2^32-1).
 	DropCarbonBadName
+	// DropMetrictankTime: metrictank drops points at or before the epoch
+	// and from 2^31-1 seconds on.
+	DropMetrictankTime
 
 	numDropReasons // keep last
 )
 
 var dropReasonNames = [numDropReasons]string{
-	DropNone:          "none",
-	DropNonFinite:     "non_finite",
-	DropNoTags:        "opentsdb_no_tags",
-	DropTooManyTags:   "opentsdb_too_many_tags",
-	DropBadChar:       "opentsdb_bad_char",
-	DropDerivedAgg:    "opentsdb_derived_aggregator",
-	DropTimestamp:     "opentsdb_timestamp",
-	DropAggTag:        "opentsdb_aggregate_tag",
-	DropInfluxBadName: "influx_bad_name",
-	DropCarbonBadName: "carbon_bad_name",
+	DropNone:           "none",
+	DropNonFinite:      "non_finite",
+	DropNoTags:         "opentsdb_no_tags",
+	DropTooManyTags:    "opentsdb_too_many_tags",
+	DropBadChar:        "opentsdb_bad_char",
+	DropDerivedAgg:     "opentsdb_derived_aggregator",
+	DropTimestamp:      "opentsdb_timestamp",
+	DropAggTag:         "opentsdb_aggregate_tag",
+	DropInfluxBadName:  "influx_bad_name",
+	DropCarbonBadName:  "carbon_bad_name",
+	DropMetrictankTime: "metrictank_time",
 }
 
 // String returns the label value for r, e.g. "opentsdb_bad_char".
@@ -110,6 +114,7 @@ var AllDropReasons = []DropReason{
 	DropAggTag,
 	DropInfluxBadName,
 	DropCarbonBadName,
+	DropMetrictankTime,
 }
 
 // Encoder turns rollups into one output format.

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rollupd/rollup/benchmarks/gen"
+	"github.com/rollupd/rollup/emit"
 	"github.com/rollupd/rollup/fastparse"
 	"github.com/rollupd/rollup/internal/realhdfs"
 	"github.com/rollupd/rollup/internal/realkafka"
@@ -555,6 +556,52 @@ func TestRunAutoFormat(t *testing.T) {
 	}
 	if cnt := svc.engine.Counters(); cnt.Malformed[fastparse.ReasonUnknownFormat] != 1 {
 		t.Fatalf("unknown_format %d, want 1", cnt.Malformed[fastparse.ReasonUnknownFormat])
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunMetrictankOutput: with --output-format metrictank a rollup
+// series' first window goes out as its MetricData, later ones as points of
+// a MetricPointArray record in the same partition.
+func TestRunMetrictankOutput(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"), kfake.SeedTopics(3, "rollups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addrs := c.ListenAddrs()
+	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "metrictank", "--archive", "1m:sum",
+		"--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
+	p, _ := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"))
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\ncpu,host=a idle=3 1700000070000000000\n")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("rollups"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for len(recs) < 2 && ctx.Err() == nil {
+		recs = append(recs, cl.PollFetches(ctx).Records()...)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("%d records", len(recs))
+	}
+	md := emit.MetricData{OrgID: 1, Name: "cpu_idle.sum", Interval: 60, Unit: "unknown", Mtype: "gauge", Tags: []string{"host=a"}}
+	key := md.MetricKey()
+	part := emit.PartitionBySeries(md.Name, 3)
+	if recs[0].Value[0] != 0x89 || !strings.Contains(string(recs[0].Value), emit.MetricID(1, key)) || recs[0].Partition != part {
+		t.Fatalf("first record: partition %d, %x", recs[0].Partition, recs[0].Value)
+	}
+	want := append([]byte{emit.MetricPointArray, emit.MetricPointWithoutOrg}, emit.AppendMetricPoint(nil, key, 3, 1700000040)...)
+	if string(recs[1].Value) != string(want) || recs[1].Partition != part {
+		t.Fatalf("second record: partition %d, %x, want %x", recs[1].Partition, recs[1].Value, want)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)

@@ -41,9 +41,12 @@ type runCmd struct {
 	OutputTopic               string        `help:"Topic the rollups go to (archives may override it with :topic=NAME). It must exist." default:"rollups" env:"ROLLUP_OUTPUT_TOPIC" placeholder:"NAME"`
 	CreateTopics              bool          `help:"Create the output topics that do not exist, with retention.ms set to the longest ttl= of their archives; warn about existing ones that keep rollups for less than that. Existing topics are never changed." env:"ROLLUP_CREATE_TOPICS"`
 	CreateTopicsPartitions    int32         `help:"Partitions of the topics --create-topics creates (series spread over them by hash)." default:"6" env:"ROLLUP_CREATE_TOPICS_PARTITIONS"`
-	OutputFormat              string        `help:"Rollup output: opentsdb (opentsdb-rpc-kafka Aggregate objects, a JSON array per record; avg and rollups OpenTSDB would reject are counted, not sent), jsonl (one JSON object per line, many lines per record) or influx (line protocol: one line per series, window and archive with a field per aggregator and the step as a tag; many lines per record) or carbon (Graphite plaintext: <metric>.<aggregator>.<step>;tag=value... value start)." default:"opentsdb" enum:"opentsdb,jsonl,influx,carbon" env:"ROLLUP_OUTPUT_FORMAT"`
+	OutputFormat              string        `help:"Rollup output: opentsdb (opentsdb-rpc-kafka Aggregate objects, a JSON array per record; avg and rollups OpenTSDB would reject are counted, not sent), jsonl (one JSON object per line, many lines per record) or influx (line protocol: one line per series, window and archive with a field per aggregator and the step as a tag; many lines per record), carbon (Graphite plaintext: <metric>.<aggregator>.<step>;tag=value... value start) or metrictank (Grafana metrictank kafka-mdm: each <metric>.<aggregator> a series with the step as its interval; its MetricData first, then its points in MetricPointArray records, partitioned by --metrictank-partition-scheme)." default:"opentsdb" enum:"opentsdb,jsonl,influx,carbon,metrictank" env:"ROLLUP_OUTPUT_FORMAT"`
 	InfluxStepTag             string        `name:"influx-step-tag" help:"With --output-format influx: the tag that carries the archive step (e.g. step=1m)." default:"step" env:"ROLLUP_INFLUX_STEP_TAG"`
 	CarbonNoStep              bool          `name:"carbon-no-step" help:"With --output-format carbon: leave the step out of the path (<metric>.<aggregator>), e.g. when each archive goes to its own Graphite." env:"ROLLUP_CARBON_NO_STEP"`
+	MetrictankOrg             uint32        `name:"metrictank-org" help:"With metrictank output: the org id of every series." default:"1" env:"ROLLUP_METRICTANK_ORG"`
+	MetrictankScheme          string        `name:"metrictank-partition-scheme" help:"With metrictank output: how series spread over the output partitions; it must be the metrictank cluster's metrics-partition-scheme." default:"bySeries" enum:"bySeries,byOrg,bySeriesWithTags,bySeriesWithTagsFnv" env:"ROLLUP_METRICTANK_PARTITION_SCHEME"`
+	MdmAnnounceInterval       time.Duration `name:"mdm-announce-interval" help:"With metrictank output: how often a series' MetricData is sent again (a metrictank node that restarts learns the series anew), as metrictank's publisher does." default:"1h" env:"ROLLUP_MDM_ANNOUNCE_INTERVAL"`
 	OutputRecordBytes         int           `help:"Most bytes in one output record value (a window bigger than this goes alone). Smaller records lose less when OpenTSDB rejects one." default:"65536" env:"ROLLUP_OUTPUT_RECORD_BYTES"`
 	OpenTSDBMaxTags           int           `name:"opentsdb-max-tags" help:"Most tags an OpenTSDB rollup may carry; match tsd.storage.max_tags (minus one if the TSDs run with tsd.rollups.tag_raw)." default:"8" env:"ROLLUP_OPENTSDB_MAX_TAGS"`
 	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME][:format=NAME][:ttl=DURATION] (repeatable). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic, format= writes it in its own format instead of --output-format (one format per topic); ttl= is how long its store keeps it (with --create-topics, the topic's retention)." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
@@ -84,6 +87,7 @@ type runConfig struct {
 	decoders    map[string]func() fastparse.Decoder // topics with a format of their own
 	formats     []string                            // output format per archive
 	ttls        []int64                             // ttl per archive, seconds (0: not set)
+	steps       []int64                             // step per archive, seconds
 	// flushOnExit closes open windows at shutdown (partial rollups):
 	// for the demo. The service keeps them for the checkpoint instead.
 	flushOnExit bool
@@ -101,7 +105,7 @@ type archiveRoute struct {
 }
 
 // outputFormats are the --output-format and format= choices.
-var outputFormats = []string{"opentsdb", "jsonl", "influx", "carbon"}
+var outputFormats = []string{"opentsdb", "jsonl", "influx", "carbon", "metrictank"}
 
 // parseArchiveRoute splits "STEP:AGGS[:topic=NAME][:format=NAME]" (the
 // options in any order); def gives what is not set.
@@ -209,6 +213,7 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 		}
 		formatOf[route.topic] = route.format
 		rc.ttls = append(rc.ttls, route.ttl)
+		rc.steps = append(rc.steps, ar.Step)
 	}
 	if len(r.Topic) == 0 && r.TopicRegex == "" {
 		return nil, errors.New("no input: give --topic or --topic-regex")
@@ -240,8 +245,16 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 			}
 		}
 	}
-	if _, err := emit.NewEncoder(r.OutputFormat, emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep}); err != nil {
-		return nil, err
+	if r.MetrictankOrg == 0 {
+		return nil, errors.New("--metrictank-org must not be 0 (metrictank refuses org 0)")
+	}
+	for _, f := range rc.formats {
+		if f == "metrictank" {
+			continue // no line encoder: emit's Kafka output writes it
+		}
+		if _, err := emit.NewEncoder(f, emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep}); err != nil {
+			return nil, err
+		}
 	}
 	if r.OutputRecordBytes < 1024 {
 		return nil, fmt.Errorf("--output-record-bytes %d is below the minimum of 1024", r.OutputRecordBytes)
@@ -394,8 +407,10 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		Engine: rc.engine,
 		Source: pipeline.SourceConfig{Topics: rc.inTopics, Decoders: rc.decoders, TopicRegex: rc.topicRegex, StartLatest: r.Start == "latest",
 			MetadataInterval: r.MetadataInterval, Parsers: r.Parsers},
-		Output: emit.KafkaConfig{Format: rc.kafkaFormat, Formats: rc.formats, Options: emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep},
-			Topics: rc.topics, RecordBytes: r.OutputRecordBytes, MaxHeldBytes: r.ProduceBufferBytes},
+		Output: emit.KafkaConfig{Format: rc.kafkaFormat, Formats: rc.formats, Steps: rc.steps,
+			Metrictank: emit.MetrictankOptions{OrgID: r.MetrictankOrg, Scheme: r.MetrictankScheme, Announce: r.MdmAnnounceInterval},
+			Options:    emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep},
+			Topics:     rc.topics, RecordBytes: r.OutputRecordBytes, MaxHeldBytes: r.ProduceBufferBytes},
 		Producer: producer, Consumer: consumer, Brokers: r.Brokers, CreateTopics: createTopicSpecs(r, rc),
 		MetadataInterval: r.MetadataInterval, ShutdownTimeout: r.ShutdownTimeout, FlushOnExit: rc.flushOnExit,
 		Log: log, Notify: func(state string) { sdNotify(state) },

@@ -452,7 +452,7 @@ func TestArchiveFormats(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"--archive", "1m:sum", "--archive", "1h:sum:format=influx"}, "topic rollups gets archives in two formats (opentsdb and influx)"},
-		{[]string{"--archive", "1m:sum:format=xml"}, `unknown format "xml" (valid: opentsdb, jsonl, influx, carbon)`},
+		{[]string{"--archive", "1m:sum:format=xml"}, `unknown format "xml" (valid: opentsdb, jsonl, influx, carbon, metrictank)`},
 		{[]string{"--archive", "1m:sum:retention=30d"}, `unknown option "retention" (valid: topic=, format=, ttl=)`},
 		{[]string{"--archive", "1m:sum:ttl=30x"}, `archive "1m:sum:ttl=30x": ttl: `},
 		{[]string{"--archive", "1h30m:sum:format=opentsdb:topic=a", "--output-format", "jsonl"}, `invalid opentsdb interval "1h30m"`},
