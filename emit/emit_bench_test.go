@@ -1,7 +1,13 @@
 package emit
 
 import (
+	"context"
+	"fmt"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // BenchmarkAppend encodes a batch of typical rollups (ASCII names, a few
@@ -45,4 +51,46 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportMetric(float64(len(rs))*float64(b.N)/b.Elapsed().Seconds(), "points/s")
 		})
 	}
+}
+
+// BenchmarkMetrictankPoint: a known series' rollup in the metrictank
+// format (a point appended to its partition's MetricPointArray record).
+func BenchmarkMetrictankPoint(b *testing.B) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "out"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	o, err := NewKafkaOutput(KafkaConfig{Client: cl, Format: "metrictank", Topics: []string{"out"}, Steps: []int64{60}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	o.Refresh(ctx)
+	s := o.ShardSink()
+	var drops [256]uint64
+	const series = 1000
+	keys := make([][]byte, series)
+	wins := make([]Window, series)
+	for i := range series {
+		keys[i] = fmt.Appendf(nil, "host\x00h%d\x00\x01cpu_usage_idle", i)
+		wins[i] = Window{Metric: []byte("cpu_usage_idle"), Tags: []Tag{{[]byte("host"), fmt.Appendf(nil, "h%d", i)}}, Step: "1m",
+			Start: 1700000040, Values: []AggValue{{"sum", 1.5}, {"count", 6}, {"max", 3}}}
+		s.Window(0, keys[i], &wins[i], drops[:]) // announce
+	}
+	s.Flush()
+	b.ReportAllocs()
+	rollups := 0
+	for b.Loop() {
+		for i := range series {
+			rollups += s.Window(0, keys[i], &wins[i], drops[:])
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rollups), "ns/rollup")
 }
