@@ -30,17 +30,7 @@ const CarbonMaxLine = 4096
 // tagged series), Fields has one Field with an empty Key. The zero value
 // is ready for Reset.
 type CarbonDecoder struct {
-	buf      []byte
-	pos      int
-	start    int
-	line     int
-	nextLine int
-	failed   bool
-	err      ParseError
-	metric   []byte
-	tags     []Tag
-	fields   [1]Field
-	time     int64
+	onePointLines
 }
 
 var _ Decoder = (*CarbonDecoder)(nil)
@@ -50,88 +40,22 @@ var carbonSpace = newByteSet(" \t\v\f\r")
 
 // Reset starts decoding buf; every carbon line has a timestamp, so
 // defaultTime is unused.
-func (d *CarbonDecoder) Reset(buf []byte, _ int64) {
-	d.buf, d.pos, d.start, d.line, d.nextLine = buf, 0, 0, 0, 1
-	d.clear()
-}
-
-func (d *CarbonDecoder) clear() {
-	d.failed = false
-	d.metric = nil
-	d.tags = d.tags[:0]
-	d.time = 0
-}
+func (d *CarbonDecoder) Reset(buf []byte, _ int64) { d.reset(buf) }
 
 // Next decodes the next non-blank line; false at the end of the buffer.
 func (d *CarbonDecoder) Next() bool {
-	for d.pos < len(d.buf) {
-		d.clear()
-		d.start, d.line = d.pos, d.nextLine
-		end := len(d.buf)
-		if i := bytes.IndexByte(d.buf[d.pos:], '\n'); i >= 0 {
-			end = d.pos + i
-			d.pos = end + 1
-		} else {
-			d.pos = end
+	for {
+		content, ok := d.next()
+		if !ok {
+			return false
 		}
-		d.nextLine++
-		content := d.buf[d.start:end]
-		i := 0
-		for i < len(content) && carbonSpace[content[i]] {
-			i++
+		for _, c := range content {
+			if !carbonSpace[c] {
+				d.decodeLine(content)
+				return true
+			}
 		}
-		if i == len(content) {
-			continue // blank
-		}
-		d.decodeLine(content)
-		return true
 	}
-	return false
-}
-
-// Err returns the current line's error, or nil (see the package doc for
-// its lifetime).
-func (d *CarbonDecoder) Err() *ParseError {
-	if d.failed {
-		return &d.err
-	}
-	return nil
-}
-
-// LineOffset returns the byte offset of the current line in the buffer.
-func (d *CarbonDecoder) LineOffset() int { return d.start }
-
-// Measurement returns the metric path (without its tags).
-func (d *CarbonDecoder) Measurement() []byte { return d.metric }
-
-// Tags returns the tags of a tagged series, sorted by key.
-func (d *CarbonDecoder) Tags() []Tag { return d.tags }
-
-// Fields returns the one value of the line.
-func (d *CarbonDecoder) Fields() []Field {
-	if d.failed {
-		return nil
-	}
-	return d.fields[:]
-}
-
-// Time returns the point's time in Unix nanoseconds.
-func (d *CarbonDecoder) Time() int64 { return d.time }
-
-func (d *CarbonDecoder) fail(off int, reason Reason, msg string, subject []byte) {
-	d.failed = true
-	d.metric = nil
-	d.tags = d.tags[:0]
-	e := &d.err
-	e.Offset = off
-	e.Line = d.line
-	e.Col = off - d.start + 1
-	e.Reason = reason
-	e.Msg = msg
-	e.hasQuote = subject != nil
-	e.quoteTrunc = len(subject) > maxQuote
-	e.quoteLen = uint8(copy(e.quote[:], subject))
-	e.found = foundNone
 }
 
 // field returns the next whitespace-separated field of content from i:
@@ -226,28 +150,15 @@ func (d *CarbonDecoder) decodeLine(content []byte) {
 		d.fail(base+ts, ReasonTimestamp, "invalid timestamp: want Unix seconds within 0..4294967295, found", content[ts:te])
 		return
 	}
-	d.metric = name
-	d.time = t
-	d.fields[0] = Field{Kind: FieldFloat, Float: v}
+	d.set(name, t, v)
 }
 
 // addTag inserts a tag in key order; a key given twice is an error.
 func (d *CarbonDecoder) addTag(at int, key, value []byte) bool {
-	i := len(d.tags)
-	for i > 0 {
-		c := compareKeys(d.tags[i-1].Key, key)
-		if c == 0 {
-			d.fail(at, ReasonDuplicateTag, "duplicate tag key", key)
-			return false
-		}
-		if c < 0 {
-			break
-		}
-		i--
+	if inserted, _ := d.insertTag(key, value); !inserted {
+		d.fail(at, ReasonDuplicateTag, "duplicate tag key", key)
+		return false
 	}
-	d.tags = append(d.tags, Tag{})
-	copy(d.tags[i+1:], d.tags[i:])
-	d.tags[i] = Tag{Key: key, Value: value}
 	return true
 }
 

@@ -47,17 +47,7 @@ type OpenTSDBDecoder struct {
 	builtFor string
 	built    bool
 
-	buf      []byte
-	pos      int // start of the next line
-	start    int // start of the current line
-	line     int // 1-based number of the current line
-	nextLine int
-	failed   bool
-	err      ParseError
-	metric   []byte
-	tags     []Tag
-	fields   [1]Field
-	time     int64
+	onePointLines
 }
 
 var _ Decoder = (*OpenTSDBDecoder)(nil)
@@ -92,71 +82,25 @@ func (d *OpenTSDBDecoder) Reset(buf []byte, _ int64) {
 		}
 		d.builtFor, d.built = d.AllowSpecialChars, true
 	}
-	d.buf, d.pos, d.start, d.line, d.nextLine = buf, 0, 0, 0, 1
-	d.clear()
-}
-
-func (d *OpenTSDBDecoder) clear() {
-	d.failed = false
-	d.metric = nil
-	d.tags = d.tags[:0]
-	d.time = 0
+	d.reset(buf)
 }
 
 // Next decodes the next non-blank line; false at the end of the buffer.
 func (d *OpenTSDBDecoder) Next() bool {
-	for d.pos < len(d.buf) {
-		d.clear()
-		d.start, d.line = d.pos, d.nextLine
-		end := len(d.buf)
-		if i := bytes.IndexByte(d.buf[d.pos:], '\n'); i >= 0 {
-			end = d.pos + i
-			d.pos = end + 1
-		} else {
-			d.pos = end
+	for {
+		content, ok := d.next()
+		if !ok {
+			return false
 		}
-		d.nextLine++
-		content := d.buf[d.start:end]
 		if n := len(content); n > 0 && content[n-1] == '\r' {
 			content = content[:n-1]
 		}
-		if len(content) == 0 {
-			continue
+		if len(content) > 0 {
+			d.decodeLine(content)
+			return true
 		}
-		d.decodeLine(content)
-		return true
 	}
-	return false
 }
-
-// Err returns the current line's error, or nil. The ParseError is reused:
-// see the package doc.
-func (d *OpenTSDBDecoder) Err() *ParseError {
-	if d.failed {
-		return &d.err
-	}
-	return nil
-}
-
-// LineOffset returns the byte offset of the current line in the buffer.
-func (d *OpenTSDBDecoder) LineOffset() int { return d.start }
-
-// Measurement returns the metric name.
-func (d *OpenTSDBDecoder) Measurement() []byte { return d.metric }
-
-// Tags returns the tags, sorted by key.
-func (d *OpenTSDBDecoder) Tags() []Tag { return d.tags }
-
-// Fields returns the one value of the line.
-func (d *OpenTSDBDecoder) Fields() []Field {
-	if d.failed {
-		return nil
-	}
-	return d.fields[:]
-}
-
-// Time returns the point's time in Unix nanoseconds.
-func (d *OpenTSDBDecoder) Time() int64 { return d.time }
 
 // word returns the word of content starting at i (up to the next space)
 // and the index after it and its separating space.
@@ -166,22 +110,6 @@ func word(content []byte, i int) ([]byte, int) {
 		return content[i:], len(content)
 	}
 	return content[i : i+j], i + j + 1
-}
-
-func (d *OpenTSDBDecoder) fail(off int, reason Reason, msg string, subject []byte) {
-	d.failed = true
-	d.metric = nil
-	d.tags = d.tags[:0]
-	e := &d.err
-	e.Offset = off
-	e.Line = d.line
-	e.Col = off - d.start + 1
-	e.Reason = reason
-	e.Msg = msg
-	e.hasQuote = subject != nil
-	e.quoteTrunc = len(subject) > maxQuote
-	e.quoteLen = uint8(copy(e.quote[:], subject))
-	e.found = foundNone
 }
 
 // Byte classes for scanWord.
@@ -285,32 +213,16 @@ func (d *OpenTSDBDecoder) decodeLine(content []byte) {
 		d.fail(base, ReasonSyntax, "more tags than tsd.storage.max_tags allows", nil)
 		return
 	}
-	d.metric = metric
-	d.time = t
-	d.fields[0] = Field{Kind: FieldFloat, Float: v}
+	d.set(metric, t, v)
 }
 
 // addTag inserts a tag in key order; a key seen before is an error unless
 // its value is the same.
 func (d *OpenTSDBDecoder) addTag(at int, key, value []byte) bool {
-	i := len(d.tags)
-	for i > 0 {
-		c := compareKeys(d.tags[i-1].Key, key)
-		if c == 0 {
-			if bytes.Equal(d.tags[i-1].Value, value) {
-				return true
-			}
-			d.fail(at, ReasonDuplicateTag, "duplicate tag key with another value", key)
-			return false
-		}
-		if c < 0 {
-			break
-		}
-		i--
+	if inserted, same := d.insertTag(key, value); !inserted && !same {
+		d.fail(at, ReasonDuplicateTag, "duplicate tag key with another value", key)
+		return false
 	}
-	d.tags = append(d.tags, Tag{})
-	copy(d.tags[i+1:], d.tags[i:])
-	d.tags[i] = Tag{Key: key, Value: value}
 	return true
 }
 
