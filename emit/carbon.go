@@ -21,18 +21,7 @@ type carbonEncoder struct {
 }
 
 func (e carbonEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
-	w := Window{Metric: r.Metric, Tags: r.Tags, Step: r.Step, Start: r.Start, Values: []AggValue{{r.Aggregator, r.Value}}}
-	var drops [numDropReasons]uint64
-	out, n := e.AppendWindow(dst, &w, nil, drops[:])
-	if n == 1 {
-		return out, DropNone
-	}
-	for i, c := range drops {
-		if c > 0 {
-			return dst, DropReason(i)
-		}
-	}
-	return dst, DropNonFinite
+	return appendOne(e, dst, r)
 }
 
 func (e carbonEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {

@@ -184,3 +184,20 @@ func NewEncoder(format string, opts Options) (Encoder, error) {
 	}
 	return nil, fmt.Errorf("%w %q: valid formats are jsonl, opentsdb, influx, carbon", ErrUnknownFormat, format)
 }
+
+// appendOne encodes one rollup through an encoder's AppendWindow, for the
+// encoders whose single rollup is a window of one value.
+func appendOne(e Encoder, dst []byte, r *Rollup) ([]byte, DropReason) {
+	w := Window{Metric: r.Metric, Tags: r.Tags, Step: r.Step, Start: r.Start, Values: []AggValue{{r.Aggregator, r.Value}}}
+	var drops [numDropReasons]uint64
+	out, n := e.AppendWindow(dst, &w, nil, drops[:])
+	if n == 1 {
+		return out, DropNone
+	}
+	for i, c := range drops {
+		if c > 0 {
+			return dst, DropReason(i)
+		}
+	}
+	return dst, DropNonFinite
+}
