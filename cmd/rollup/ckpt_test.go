@@ -209,12 +209,7 @@ func TestRunCheckpointHDFS(t *testing.T) {
 // the damaged-file part runs only for a local directory.
 func checkpointRestart(t *testing.T, loc, delivery string) {
 	dir, local := loc, !strings.Contains(loc, "://")
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in"), kfake.SeedTopics(2, "rollups"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	addrs := c.ListenAddrs()
+	addrs := kfakeAddrs(t, kfake.SeedTopics(2, "in"), kfake.SeedTopics(2, "rollups"))
 	archives := []string{"1m:sum,count,min,max,first,last", "5m:sum,count"}
 	base := []string{"--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--lateness", "10s",
 		"--metrics-listen", "", "--metadata-interval", "200ms", "--checkpoint", dir, "--checkpoint-interval", "300ms", "--delivery", delivery}
@@ -411,27 +406,11 @@ func firstDiffLines(got, want []string) string {
 // TestRunOpenTSDBInput: `rollup run --input-format opentsdb` reads put
 // lines from Kafka (one per record, or several) and counts a bad one.
 func TestRunOpenTSDBInput(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "puts"), kfake.SeedTopics(1, "rollups"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	addrs := c.ListenAddrs()
+	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "puts"), kfake.SeedTopics(1, "rollups"))
 	svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "puts", "--input-format", "opentsdb", "--output-format", "jsonl",
 		"--archive", "1m:sum,count", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("puts"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx,
-		&kgo.Record{Value: []byte("put sys.cpu.user 1700000000 42.5 host=web01 dc=lga")},
-		&kgo.Record{Value: []byte("put sys.cpu.user 1700000030000 7 dc=lga host=web01\r\nput sys.cpu.user 1700000031 x host=web01\n")},
-	).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produce(t, addrs, "puts", &kgo.Record{Value: []byte("put sys.cpu.user 1700000000 42.5 host=web01 dc=lga")},
+		&kgo.Record{Value: []byte("put sys.cpu.user 1700000030000 7 dc=lga host=web01\r\nput sys.cpu.user 1700000031 x host=web01\n")})
 	want := []string{
 		`{"metric":"sys.cpu.user","tags":{"dc":"lga","host":"web01"},"step":"1m","start":1699999980,"aggregator":"count","value":2}`,
 		`{"metric":"sys.cpu.user","tags":{"dc":"lga","host":"web01"},"step":"1m","start":1699999980,"aggregator":"sum","value":49.5}`,
@@ -452,24 +431,10 @@ func TestRunOpenTSDBInput(t *testing.T) {
 // TestRunInfluxOutput: `rollup run --output-format influx` writes line
 // protocol records, one line per series, window and archive.
 func TestRunInfluxOutput(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "rollups"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	addrs := c.ListenAddrs()
+	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "rollups"))
 	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "influx", "--influx-step-tag", "res",
 		"--archive", "1m:sum,count", "--archive", "5m:max", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("cpu,host=a idle=1 1700000000000000000\ncpu,host=a idle=3.5 1700000010000000000\n")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produce(t, addrs, "in", &kgo.Record{Value: []byte("cpu,host=a idle=1 1700000000000000000\ncpu,host=a idle=3.5 1700000010000000000\n")})
 	want := []string{
 		"cpu_idle,host=a,res=1m sum=4.5,count=2i 1699999980000000000",
 		"cpu_idle,host=a,res=5m max=3.5 1699999800000000000",
@@ -486,28 +451,13 @@ func TestRunInfluxOutput(t *testing.T) {
 // TestRunTopicFormats: one service reads line protocol from one topic and
 // OpenTSDB put lines from another (--topic NAME:FORMAT).
 func TestRunTopicFormats(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "tele", "puts"), kfake.SeedTopics(1, "rollups"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	addrs := c.ListenAddrs()
+	addrs := kfakeAddrs(t, kfake.SeedTopics(2, "tele", "puts"), kfake.SeedTopics(1, "rollups"))
 	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "tele", "--topic", "puts:opentsdb", "--output-format", "jsonl",
 		"--archive", "1m:sum", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms", "--parsers", "1")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx,
-		&kgo.Record{Topic: "tele", Partition: 0, Value: []byte("cpu,host=a idle=2 1700000000000000000\n")},
+	produce(t, addrs, "tele",
+		&kgo.Record{Partition: 0, Value: []byte("cpu,host=a idle=2 1700000000000000000\n")},
 		&kgo.Record{Topic: "puts", Partition: 1, Value: []byte("put sys.load 1700000000 5 host=b\n")},
-		&kgo.Record{Topic: "tele", Partition: 1, Value: []byte("cpu,host=c idle=7 1700000001000000000\n")},
-	).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+		&kgo.Record{Partition: 1, Value: []byte("cpu,host=c idle=7 1700000001000000000\n")})
 	want := []string{
 		`{"metric":"cpu_idle","tags":{"host":"a"},"step":"1m","start":1699999980,"aggregator":"sum","value":2}`,
 		`{"metric":"cpu_idle","tags":{"host":"c"},"step":"1m","start":1699999980,"aggregator":"sum","value":7}`,
@@ -525,26 +475,13 @@ func TestRunTopicFormats(t *testing.T) {
 // TestRunAutoFormat: --input-format auto tells each record's format; a
 // record that fits none is counted as unknown_format, not guessed.
 func TestRunAutoFormat(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "rollups"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	addrs := c.ListenAddrs()
+	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in", "rollups"))
 	svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--input-format", "auto", "--output-format", "jsonl",
 		"--archive", "1m:sum", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
-	cl, _ := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"))
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx,
-		&kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\n")},
+	produce(t, addrs, "in", &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\n")},
 		&kgo.Record{Value: []byte("put sys.load 1700000000 5 host=b\n")},
 		&kgo.Record{Value: []byte("disk.used;host=c 7 1700000000\n")},
-		&kgo.Record{Value: []byte("what is this\n")},
-	).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+		&kgo.Record{Value: []byte("what is this\n")})
 	want := []string{
 		`{"metric":"cpu_idle","tags":{"host":"a"},"step":"1m","start":1699999980,"aggregator":"sum","value":2}`,
 		`{"metric":"disk.used","tags":{"host":"c"},"step":"1m","start":1699999980,"aggregator":"sum","value":7}`,
@@ -566,21 +503,12 @@ func TestRunAutoFormat(t *testing.T) {
 // series' first window goes out as its MetricData, later ones as points of
 // a MetricPointArray record in the same partition.
 func TestRunMetrictankOutput(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"), kfake.SeedTopics(3, "rollups"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	addrs := c.ListenAddrs()
+	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(3, "rollups"))
 	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "metrictank", "--archive", "1m:sum",
 		"--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
-	p, _ := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"))
-	defer p.Close()
+	produce(t, addrs, "in", &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\ncpu,host=a idle=3 1700000070000000000\n")})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\ncpu,host=a idle=3 1700000070000000000\n")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("rollups"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -604,6 +532,34 @@ func TestRunMetrictankOutput(t *testing.T) {
 		t.Fatalf("second record: partition %d, %x, want %x", recs[1].Partition, recs[1].Value, want)
 	}
 	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// kfakeAddrs starts an in-process broker for the test and returns its
+// address.
+func kfakeAddrs(t *testing.T, opts ...kfake.Opt) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+// produce writes recs (to topic where a record names none) and waits for
+// the acknowledgements.
+func produce(t *testing.T, addrs []string, topic string, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -463,21 +463,10 @@ func TestArchiveFormats(t *testing.T) {
 		}
 	}
 	// jsonl on one topic, influx on another, through Kafka.
-	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "j"), kfake.SeedTopics(1, "i"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	addrs := cl.ListenAddrs()
+	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "j"), kfake.SeedTopics(1, "i"))
 	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--archive", "1m:sum:topic=j",
 		"--archive", "5m:sum:topic=i:format=influx", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
-	p, _ := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"))
-	defer p.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\n")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produce(t, addrs, "in", &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\n")})
 	if got := consumeLines(t, addrs, "j", 1); len(got) != 1 || got[0] != `{"metric":"cpu_idle","tags":{"host":"a"},"step":"1m","start":1699999980,"aggregator":"sum","value":2}` {
 		t.Errorf("jsonl topic: %q", got)
 	}
@@ -496,21 +485,10 @@ func TestCreateTopics(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "archive 1m: ttl 720h0m0s") {
 		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
 	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	addrs := c.ListenAddrs()
+	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in"))
 	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--create-topics",
 		"--archive", "1m:sum:ttl=30d", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
-	p, _ := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"))
-	defer p.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\n")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produce(t, addrs, "in", &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\n")})
 	if got := consumeLines(t, addrs, "rollups", 1); len(got) != 1 {
 		t.Fatalf("created topic: %q", got)
 	}
