@@ -355,9 +355,9 @@ func (l *Loaded) Release() {
 // (nil if none does, or there is none), and the highest epoch present
 // (valid or not), so that new checkpoints are numbered after it. Each file
 // that fails is logged with the reason (which section, what offset, which
-// check) before the previous one is tried. Epochs above maxEpoch are
-// skipped (math.MaxUint64: none).
-func LoadNewest(ctx context.Context, b ckpt.Backend, maxEpoch uint64, log *slog.Logger) (*Loaded, uint64, error) {
+// check) before the previous one is tried. (Exactly-once delivery removes
+// the checkpoints its marker did not commit first: PruneUncommitted.)
+func LoadNewest(ctx context.Context, b ckpt.Backend, log *slog.Logger) (*Loaded, uint64, error) {
 	removed, err := b.CleanTemp(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("cannot clean temporary checkpoint files in %s: %w", b.Location(), err)
@@ -375,9 +375,6 @@ func LoadNewest(ctx context.Context, b ckpt.Backend, maxEpoch uint64, log *slog.
 		highest = epochs[0]
 	}
 	for _, ep := range epochs {
-		if ep > maxEpoch {
-			continue
-		}
 		name := ckpt.FileName(ep)
 		data, release, err := b.Read(ctx, name)
 		if err != nil {

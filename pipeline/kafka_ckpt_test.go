@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"slices"
 	"sync/atomic"
 	"syscall"
@@ -143,7 +142,7 @@ func TestCheckpointerBackendFailure(t *testing.T) {
 	}
 	r.produceRecords(recs[40:80]) // ingestion goes on
 	read(80)
-	loaded, _, err := LoadNewest(ctx, b, math.MaxUint64, log)
+	loaded, _, err := LoadNewest(ctx, b, log)
 	if err != nil || loaded == nil || loaded.Checkpoint.Epoch != 1 {
 		t.Fatalf("last good checkpoint not loadable: %v %v", loaded, err)
 	}
@@ -155,7 +154,7 @@ func TestCheckpointerBackendFailure(t *testing.T) {
 	if err := cp.Take(ctx); err != nil {
 		t.Fatal(err)
 	}
-	loaded, _, _ = LoadNewest(ctx, b, math.MaxUint64, log)
+	loaded, _, _ = LoadNewest(ctx, b, log)
 	if loaded.Checkpoint.Epoch != 2 || loaded.Checkpoint.Partitions[0].Next != 80 {
 		t.Fatalf("after the disk recovered: epoch %d offset %d", loaded.Checkpoint.Epoch, loaded.Checkpoint.Partitions[0].Next)
 	}

@@ -251,7 +251,7 @@ func StartService(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 				err = PruneUncommitted(ctx, b, committed, ck.TransactionalID, s.log)
 			}
 			if err == nil {
-				loaded, highest, err = LoadNewest(ctx, b, ^uint64(0), s.log)
+				loaded, highest, err = LoadNewest(ctx, b, s.log)
 			}
 			if err != nil {
 				b.Close()
