@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rollupd/rollup/ckpt"
@@ -246,11 +248,14 @@ func (c *Checkpointer) hook(point string) {
 
 // failReason names an error for the failures metric.
 func failReason(err error) string {
+	// The text as well as the errno: HDFS reports the namenode's
+	// exception as text.
 	s := err.Error()
 	switch {
-	case strings.Contains(s, "no space left"):
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), strings.Contains(s, "no space left"),
+		strings.Contains(s, "DSQuotaExceededException"):
 		return "no_space"
-	case strings.Contains(s, "permission denied"):
+	case errors.Is(err, fs.ErrPermission), strings.Contains(s, "permission denied"), strings.Contains(s, "AccessControlException"):
 		return "permission"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return "timeout"
