@@ -118,6 +118,10 @@ func (d *onePointLines) insertTag(key, value []byte) (inserted, same bool) {
 		}
 		i--
 	}
+	if i == len(d.tags) { // in order already: what most senders write
+		d.tags = append(d.tags, Tag{Key: key, Value: value})
+		return true, false
+	}
 	d.tags = append(d.tags, Tag{})
 	copy(d.tags[i+1:], d.tags[i:])
 	d.tags[i] = Tag{Key: key, Value: value}
