@@ -4,10 +4,14 @@
 // through. influx.go holds the InfluxDB line-protocol decoder
 // (InfluxDecoder; InfluxLines is it as a Decoder), which Telegraf's influx
 // serializer writes and the pipeline reads from Kafka records.
+// opentsdb.go, carbon.go and mdm.go decode OpenTSDB put lines, Graphite
+// carbon plaintext and metrictank's kafka-mdm records (mkeyindex.go is the
+// id index those need); auto.go tells them apart per record.
 //
 // # What it must not do
 //
-// The package is a pure leaf: standard library only, no I/O, no logging,
+// The package is a pure leaf: the standard library and tinylib/msgp's
+// allocation-free readers (for metrictank's MetricData), no I/O, no logging,
 // no goroutines, no global mutable state. It does not decide what a bad
 // line means for the pipeline; it reports the line's position and a
 // Reason to count, and carries on with the next line. It must not allocate

@@ -30,6 +30,9 @@ const (
 	// ReasonUnknownFormat: with automatic format detection, a record
 	// whose format cannot be told (see AutoDecoder).
 	ReasonUnknownFormat // "unknown_format"
+	// ReasonUnknownID: a metrictank MetricPoint of an id that no
+	// MetricData on its partition has described (see MdmDecoder).
+	ReasonUnknownID // "unknown_id"
 )
 
 // AllReasons lists every Reason, for pre-creating metric series.
@@ -40,6 +43,7 @@ var AllReasons = []Reason{
 	ReasonTimestamp,
 	ReasonEncoding,
 	ReasonUnknownFormat,
+	ReasonUnknownID,
 }
 
 var reasonNames = [...]string{
@@ -49,6 +53,7 @@ var reasonNames = [...]string{
 	ReasonTimestamp:     "bad_timestamp",
 	ReasonEncoding:      "invalid_encoding",
 	ReasonUnknownFormat: "unknown_format",
+	ReasonUnknownID:     "unknown_id",
 }
 
 // String returns the snake_case label value of r.
