@@ -28,7 +28,7 @@
 //	 28  uint32   crc32c of bytes 0..27
 //	sections, each
 //	  0  uint32   kind
-//	  4  uint32   scope: the shard, for per-shard kinds; 0 otherwise
+//	  4  uint32   scope: the shard or input partition, for kinds per shard or partition; 0 otherwise
 //	  8  uint64   count of records (meaning depends on kind)
 //	 16  uint64   payload length n, a multiple of 8
 //	 24  uint32   crc32c of the payload (padding included)
@@ -61,6 +61,12 @@
 //	  first index, uint32 0, 1024 x 64-byte aggregate}; aggregate = f64
 //	  sum, u64 count (0: empty), f64 min, f64 max, f64 first, i64 first
 //	  time, f64 last, i64 last time
+//	7 ids, per input partition (scope = its record's index in section 2;
+//	  count N; only for partitions of metrictank input): the partition's
+//	  metrictank id index, N entries {16-byte MKey, uint32 org, uint32
+//	  last seen (Unix s), uint32 definition length D, D bytes: uint16
+//	  name length, name, uint16 tag count, per tag uint16 length and
+//	  key, uint16 length and value}
 //
 // Series indexes are those of the shard that wrote the file; a restore
 // inserts each key anew into the shard its hash picks now and translates

@@ -40,12 +40,13 @@ const (
 	KindStore      Kind = 4
 	KindIdle       Kind = 5
 	KindWindow     Kind = 6
+	KindIDs        Kind = 7 // Scope: the partition's index in KindPartitions
 	KindEnd        Kind = 0xffff
 )
 
 var kindNames = map[Kind]string{
 	KindMeta: "meta", KindPartitions: "partitions", KindSeries: "series", KindStore: "store",
-	KindIdle: "idle", KindWindow: "window", KindEnd: "end",
+	KindIdle: "idle", KindWindow: "window", KindIDs: "ids", KindEnd: "end",
 }
 
 func (k Kind) String() string {

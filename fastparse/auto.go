@@ -3,20 +3,23 @@ package fastparse
 import "bytes"
 
 // AutoDecoder tells the format of each buffer (a Kafka record) from its
-// first line and decodes it with that format's decoder:
+// first byte or first line and decodes it with that format's decoder:
 //
+//   - a metrictank format byte (0x02-0x05) or the start of a msgpack map
+//     (0x80-0x8f, or 0xde/0xdf then 0x00, which no UTF-8 text starts
+//     with): metrictank kafka-mdm;
 //   - "put " at the start: OpenTSDB;
 //   - three whitespace-separated fields, the second and third numbers
 //     (value, seconds): Graphite carbon;
 //   - a second field holding '=' (the fields of line protocol): Influx.
 //
 // Anything else cannot be told apart and is not guessed: the buffer gives
-// one line, an error of ReasonUnknownFormat. metrictank's binary records
-// are not read yet and are refused the same way. It implements Decoder.
+// one line, an error of ReasonUnknownFormat. It implements Decoder.
 type AutoDecoder struct {
-	Influx   InfluxLines
-	OpenTSDB OpenTSDBDecoder
-	Carbon   CarbonDecoder
+	Influx     InfluxLines
+	OpenTSDB   OpenTSDBDecoder
+	Carbon     CarbonDecoder
+	Metrictank MdmDecoder
 
 	cur     Decoder
 	unknown bool // the current buffer's format could not be told
@@ -37,6 +40,8 @@ func (d *AutoDecoder) Reset(buf []byte, defaultTime int64) {
 		d.cur = &d.OpenTSDB
 	case "carbon":
 		d.cur = &d.Carbon
+	case "metrictank":
+		d.cur = &d.Metrictank
 	default:
 		d.cur, d.unknown = nil, true
 		if len(bytes.TrimSpace(buf)) == 0 {
@@ -47,6 +52,10 @@ func (d *AutoDecoder) Reset(buf []byte, defaultTime int64) {
 	d.cur.Reset(buf, defaultTime)
 }
 
+// UseIndex gives the metrictank decoder the index of the partition
+// decoded next.
+func (d *AutoDecoder) UseIndex(x *MKeyIndex) { d.Metrictank.UseIndex(x) }
+
 // Next moves to the next line; an unknown buffer is one bad line.
 func (d *AutoDecoder) Next() bool {
 	if d.unknown {
@@ -56,7 +65,7 @@ func (d *AutoDecoder) Next() bool {
 		d.done = true
 		e := &d.err
 		*e = ParseError{Line: 1, Col: 1, Reason: ReasonUnknownFormat,
-			Msg: "cannot tell the input format (influx, opentsdb or carbon) from the first line", found: foundNone}
+			Msg: "cannot tell the input format (metrictank, influx, opentsdb or carbon) from the first line", found: foundNone}
 		first := d.buf
 		if i := bytes.IndexByte(first, '\n'); i >= 0 {
 			first = first[:i]
@@ -114,6 +123,14 @@ func (d *AutoDecoder) Time() int64 {
 
 // detectFormat names the format of buf's first non-blank line, or "".
 func detectFormat(buf []byte) string {
+	if len(buf) > 0 {
+		switch c := buf[0]; {
+		case c >= MdmMetricPoint && c <= MdmMetricPointArray, c >= 0x80 && c <= 0x8f:
+			return "metrictank"
+		case (c == 0xde || c == 0xdf) && len(buf) > 1 && buf[1] == 0:
+			return "metrictank" // map16, map32 with fewer than 256 entries
+		}
+	}
 	line := buf
 	comments := false
 	for len(line) > 0 {

@@ -134,7 +134,7 @@ func (d *MdmDecoder) Next() bool {
 		d.metricData(d.buf)
 	case MdmMetricPoint, MdmMetricPointNoOrg:
 		d.pos = len(d.buf)
-		d.point(d.buf[1:], d.kind == MdmMetricPoint)
+		d.point(d.buf[1:], 1, d.kind == MdmMetricPoint)
 	case MdmMetricPointArray:
 		p := d.buf[d.pos:]
 		if len(p) < d.size {
@@ -143,7 +143,7 @@ func (d *MdmDecoder) Next() bool {
 			return true
 		}
 		d.pos += d.size
-		d.point(p[:d.size], d.buf[1] == MdmMetricPoint)
+		d.point(p[:d.size], d.start, d.buf[1] == MdmMetricPoint)
 	}
 	return true
 }
@@ -151,8 +151,9 @@ func (d *MdmDecoder) Next() bool {
 // Tags returns the current point's tags, sorted by key.
 func (d *MdmDecoder) Tags() []Tag { return d.cur }
 
-// point decodes one MetricPoint (without its format byte).
-func (d *MdmDecoder) point(p []byte, withOrg bool) {
+// point decodes one MetricPoint (without its format byte), found at byte
+// at of the record.
+func (d *MdmDecoder) point(p []byte, at int, withOrg bool) {
 	v := math.Float64frombits(binary.LittleEndian.Uint64(p[16:]))
 	t := binary.LittleEndian.Uint32(p[24:])
 	org := max(d.Org, 1)
@@ -161,7 +162,7 @@ func (d *MdmDecoder) point(p []byte, withOrg bool) {
 	}
 	k := keyOf(p, org)
 	if t == 0 || t >= mdmMaxTime {
-		d.fail(d.start+25, ReasonTimestamp, "point time out of metrictank's range 1..2^31-2 seconds", nil)
+		d.fail(at+24, ReasonTimestamp, "point time out of metrictank's range 1..2^31-2 seconds", nil)
 		return
 	}
 	e := d.Index.lookup(k)
@@ -169,7 +170,7 @@ func (d *MdmDecoder) point(p []byte, withOrg bool) {
 		id := strconv.AppendUint(d.idText[:0], uint64(org), 10)
 		id = append(id, '.')
 		id = hex.AppendEncode(id, p[:16])
-		d.fail(d.start+1, ReasonUnknownID, "point of a metrictank id that no MetricData on this partition has described (yet)", id)
+		d.fail(at, ReasonUnknownID, "point of a metrictank id that no MetricData on this partition has described (yet)", id)
 		return
 	}
 	e.seen(t)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -338,7 +339,8 @@ func (x *MKeyIndex) ReadIndex(data []byte, count uint64) error {
 		x.put(k, e)
 		x.newest = max(x.newest, int64(last))
 	}
-	if len(data) != 0 {
+	// A checkpoint section pads its payload to 8 bytes with zeros.
+	if len(data) >= 8 || strings.Trim(string(data), "\x00") != "" {
 		return fmt.Errorf("%d bytes after the last metrictank id", len(data))
 	}
 	return nil

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -38,6 +39,10 @@ type PartitionSnapshot struct {
 	Newest    int64 // newest valid timestamp delivered, Unix ns
 	Seen      bool  // whether Newest is set
 	Published int64 // watermark last published, Unix ns
+	// IDs is the partition's metrictank id index as a checkpoint payload
+	// (fastparse.MKeyIndex.AppendIndex), IDCount its entries.
+	IDs     []byte
+	IDCount uint64
 }
 
 // shardSnapshot holds one shard's checkpoint payloads.
@@ -215,6 +220,11 @@ func (e *Engine) WriteCheckpoint(w io.Writer, snap *Snapshot, meta CheckpointMet
 		names = append(names, p.Topic...)
 	}
 	cw.Section(ckpt.KindPartitions, 0, uint64(len(snap.Partitions)), recs, names)
+	for i, p := range snap.Partitions {
+		if p.IDCount > 0 {
+			cw.Section(ckpt.KindIDs, uint32(i), p.IDCount, p.IDs)
+		}
+	}
 
 	for i, ss := range snap.shards {
 		scope := uint32(i)
@@ -265,7 +275,7 @@ func ParseCheckpoint(data []byte) (*Checkpoint, error) {
 			meta = s
 		case ckpt.KindPartitions:
 			parts = s
-		case ckpt.KindStore, ckpt.KindSeries, ckpt.KindIdle, ckpt.KindWindow:
+		case ckpt.KindStore, ckpt.KindSeries, ckpt.KindIdle, ckpt.KindWindow, ckpt.KindIDs:
 		default:
 			return nil, bad(s, "unknown section kind %d", uint32(s.Kind))
 		}
@@ -316,8 +326,23 @@ func ParseCheckpoint(data []byte) (*Checkpoint, error) {
 	}
 	for i := range f.Sections {
 		s := &f.Sections[i]
-		if s.Kind != ckpt.KindMeta && s.Kind != ckpt.KindPartitions && int(s.Scope) >= c.Shards {
-			return nil, bad(s, "shard %d of a checkpoint of %d shards", s.Scope, c.Shards)
+		switch s.Kind {
+		case ckpt.KindMeta, ckpt.KindPartitions:
+		case ckpt.KindIDs:
+			if int(s.Scope) >= len(c.Partitions) {
+				return nil, bad(s, "ids of partition %d of %d", s.Scope, len(c.Partitions))
+			}
+			p := &c.Partitions[s.Scope]
+			if p.IDCount > 0 {
+				return nil, bad(s, "second ids section of partition %d", s.Scope)
+			}
+			// Copied: the partitions outlive the (mapped) file, which
+			// is closed once the engine has restored its shards.
+			p.IDs, p.IDCount = bytes.Clone(s.Data), s.Count
+		default:
+			if int(s.Scope) >= c.Shards {
+				return nil, bad(s, "shard %d of a checkpoint of %d shards", s.Scope, c.Shards)
+			}
 		}
 	}
 	return c, nil

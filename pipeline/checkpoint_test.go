@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rollupd/rollup/ckpt"
+	"github.com/rollupd/rollup/emit"
+	"github.com/rollupd/rollup/fastparse"
 	"github.com/rollupd/rollup/window"
 )
 
@@ -254,11 +256,26 @@ func TestCheckpointEverySectionCorruption(t *testing.T) {
 	s := e.NewStream()
 	s.ReadFrom(strings.NewReader("cpu,host=a usage=1 1700000000000000000\ncpu,host=b usage=2 1700000031000000000\n"))
 	var file bytes.Buffer
-	e.WriteCheckpoint(&file, e.Snapshot([]*Partition{s.cur}, nil), CheckpointMeta{Epoch: 2, Delivery: AtLeastOnce})
+	snap := e.Snapshot([]*Partition{s.cur}, nil)
+	// A metrictank id index, as a partition of metrictank input has.
+	md := emit.MetricData{OrgID: 1, Name: "some.metric", Interval: 10, Value: 1.5, Unit: "unknown", Time: 1700000000, Mtype: "gauge"}
+	ids := fastparse.NewMKeyIndex(0, 0)
+	dec := fastparse.MdmDecoder{Index: ids}
+	dec.Reset(emit.AppendMetricData(nil, &md, md.MetricKey()), 0)
+	for dec.Next() {
+	}
+	var n int
+	snap.Partitions[0].IDs, n = ids.AppendIndex(nil)
+	snap.Partitions[0].IDCount = uint64(n)
+	e.WriteCheckpoint(&file, snap, CheckpointMeta{Epoch: 2, Delivery: AtLeastOnce})
 	e.Stop()
 	f, err := ckpt.Parse(file.Bytes())
 	if err != nil {
 		t.Fatal(err)
+	}
+	c, err := ParseCheckpoint(file.Bytes())
+	if err != nil || c.Partitions[0].IDCount != 1 || fastparse.NewMKeyIndex(0, 0).ReadIndex(c.Partitions[0].IDs, 1) != nil {
+		t.Fatalf("ids section does not read back: %v %+v", err, c.Partitions)
 	}
 	kinds := map[ckpt.Kind]bool{}
 	for i, sec := range f.Sections {
@@ -276,7 +293,7 @@ func TestCheckpointEverySectionCorruption(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []ckpt.Kind{ckpt.KindMeta, ckpt.KindPartitions, ckpt.KindSeries, ckpt.KindStore, ckpt.KindIdle, ckpt.KindWindow} {
+	for _, k := range []ckpt.Kind{ckpt.KindMeta, ckpt.KindPartitions, ckpt.KindSeries, ckpt.KindStore, ckpt.KindIdle, ckpt.KindWindow, ckpt.KindIDs} {
 		if !kinds[k] {
 			t.Errorf("checkpoint has no %s section", k)
 		}

@@ -345,3 +345,19 @@ func (e *Engine) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// idIndexMinTTL is the shortest time a metrictank id is remembered: the
+// reference publisher describes a series again only every hour (its
+// v2-clear-interval), so an index that forgot sooner would drop points.
+const idIndexMinTTL = 2 * time.Hour
+
+// newIDIndex makes the metrictank id index of one input partition: at
+// most MaxSeries ids, forgotten after the series TTL (never before
+// idIndexMinTTL; never when the TTL is negative).
+func (e *Engine) newIDIndex() *fastparse.MKeyIndex {
+	ttl := e.cfg.Window.SeriesTTL
+	if ttl > 0 {
+		ttl = max(ttl, idIndexMinTTL)
+	}
+	return fastparse.NewMKeyIndex(e.cfg.MaxSeries, int64(ttl/time.Second))
+}

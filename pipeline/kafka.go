@@ -103,6 +103,9 @@ type PartitionState struct {
 	records   atomic.Int64
 
 	cur int64 // offset of the record being parsed (parser goroutine only)
+	// ids resolves the metrictank point ids of this partition, made when
+	// a decoder first needs it (parser goroutine; read at a snapshot).
+	ids *fastparse.MKeyIndex
 
 	// A partition restored from a checkpoint is pending until discovery
 	// finds it and adds it to the client at resume; detached while it is
@@ -171,6 +174,12 @@ func NewSource(e *Engine, cfg SourceConfig) (*Source, error) {
 		}
 		ps := s.newPartitionLocked(tp, e.RestorePartition(rp))
 		ps.pending, ps.resume = true, rp.Next
+		if rp.IDCount > 0 {
+			ps.ids = e.newIDIndex()
+			if err := ps.ids.ReadIndex(rp.IDs, rp.IDCount); err != nil {
+				return nil, fmt.Errorf("checkpoint: metrictank ids of partition %s/%d: %w", rp.Topic, rp.Partition, err)
+			}
+		}
 		ps.next.Store(rp.Next)
 		ps.watermark.Store(e.partitionWatermark(ps.p))
 	}
@@ -298,7 +307,14 @@ func (p *parser) run() {
 		ps := w.part
 		p.cur = ps
 		st.Use(ps.p)
-		st.SetDecoder(p.decoder(ps.Topic))
+		dec := p.decoder(ps.Topic)
+		if iu, ok := dec.(fastparse.IndexUser); ok {
+			if ps.ids == nil {
+				ps.ids = p.src.e.newIDIndex()
+			}
+			iu.UseIndex(ps.ids)
+		}
+		st.SetDecoder(dec)
 		now := p.src.e.cfg.Now().UnixNano()
 		st.Active(now)
 		for _, r := range w.records {
@@ -649,6 +665,11 @@ func (s *Source) Snapshot(ctx context.Context, atCut func()) (*Snapshot, error) 
 	for i, ps := range parts {
 		p := &snap.Partitions[i]
 		p.Topic, p.Partition, p.Next = ps.Topic, ps.Partition, ps.next.Load()
+		if ps.ids != nil { // the parsers wait for dispatch, held above
+			var n int
+			p.IDs, n = ps.ids.AppendIndex(nil)
+			p.IDCount = uint64(n)
+		}
 	}
 	snap.Pause = time.Since(t0)
 	return snap, nil

@@ -9,8 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/rollupd/rollup/fastparse"
 )
 
 type cli struct {
@@ -50,6 +53,7 @@ func run(args []string, std stdio) int {
 		kong.Writers(std.out, std.err),
 		kong.Exit(func(code int) { exit = code }),
 		kong.Configuration(kong.JSON),
+		formatVars(),
 	)
 	if err != nil {
 		fmt.Fprintf(std.err, "rollup: %v\n", err)
@@ -79,4 +83,24 @@ func run(args []string, std stdio) int {
 		return 1
 	}
 	return 0
+}
+
+// formatVars fills the ${...} of the format flags from the format lists, so
+// that --help, the enums and the decoders cannot disagree.
+func formatVars() kong.Vars {
+	var all, text, help, textHelp []string
+	for _, f := range fastparse.InputFormats {
+		all = append(all, f.Name)
+		help = append(help, f.Name+": "+f.Help)
+		if !f.Binary {
+			text = append(text, f.Name)
+			textHelp = append(textHelp, f.Name+": "+f.Help)
+		}
+	}
+	return kong.Vars{
+		"input_formats":          strings.Join(all, ","),
+		"input_formats_help":     strings.Join(help, "; "),
+		"text_input_formats":     strings.Join(text, ","),
+		"text_input_format_help": strings.Join(textHelp, "; "),
+	}
 }

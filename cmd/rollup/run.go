@@ -32,7 +32,8 @@ type runCmd struct {
 	Brokers                   []string      `help:"Kafka bootstrap brokers, host:port (repeatable or comma-separated)." default:"127.0.0.1:9092" env:"ROLLUP_BROKERS" placeholder:"HOST:PORT"`
 	Topic                     []string      `help:"Input topic, as NAME or NAME:FORMAT for a topic whose format differs from --input-format (repeatable or comma-separated). Every partition is read directly, without a consumer group." env:"ROLLUP_TOPIC" xor:"input" placeholder:"NAME"`
 	TopicRegex                string        `help:"Read every topic whose whole name matches this regular expression (RE2), including topics created while running. Instead of --topic." env:"ROLLUP_TOPIC_REGEX" xor:"input" placeholder:"REGEX"`
-	InputFormat               string        `help:"Format of the input record values: influx (InfluxDB line protocol; a record may hold one line, as Telegraf writes them, or many), opentsdb (OpenTSDB telnet put lines, one or many per record), carbon (Graphite plaintext, tagged series too) or auto (told per record from its first line; records that fit none are counted as unknown_format)." default:"influx" enum:"influx,opentsdb,carbon,auto" env:"ROLLUP_INPUT_FORMAT"`
+	InputFormat               string        `help:"Format of the input record values: ${input_formats_help}." default:"influx" enum:"${input_formats}" env:"ROLLUP_INPUT_FORMAT"`
+	InputMetrictankOrg        uint32        `name:"input-metrictank-org" help:"With --input-format metrictank: the org of points in format 0x03, which carry none (metrictank's org-id)." default:"1" env:"ROLLUP_INPUT_METRICTANK_ORG"`
 	InputOpenTSDBMaxTags      int           `name:"input-opentsdb-max-tags" help:"With --input-format opentsdb: most tags a put line may have (OpenTSDB's tsd.storage.max_tags)." default:"8" env:"ROLLUP_INPUT_OPENTSDB_MAX_TAGS"`
 	InputOpenTSDBSpecialChars string        `name:"input-opentsdb-special-chars" help:"With --input-format opentsdb: more characters allowed in metrics and tags (OpenTSDB's tsd.core.tag.allow_specialchars)." default:"" env:"ROLLUP_INPUT_OPENTSDB_SPECIAL_CHARS"`
 	CarbonSchemas             string        `name:"carbon-schemas" help:"With --input-format carbon: a storage-schemas.conf, read as metrictank reads it (the first retention of the first matching pattern is a series' raw interval); a warning names every pattern whose raw interval is longer than the finest archive step." env:"ROLLUP_CARBON_SCHEMAS" placeholder:"FILE" type:"existingfile"`
@@ -165,7 +166,8 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 		return nil, err
 	}
 	cfg.Precision = prec
-	decOpts := fastparse.DecoderOptions{Precision: prec, OpenTSDBMaxTags: r.InputOpenTSDBMaxTags, OpenTSDBSpecialChars: r.InputOpenTSDBSpecialChars}
+	decOpts := fastparse.DecoderOptions{Precision: prec, OpenTSDBMaxTags: r.InputOpenTSDBMaxTags, OpenTSDBSpecialChars: r.InputOpenTSDBSpecialChars,
+		MetrictankOrg: r.InputMetrictankOrg}
 	if _, err := fastparse.NewDecoder(r.InputFormat, decOpts); err != nil {
 		return nil, err
 	}
