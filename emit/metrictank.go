@@ -16,6 +16,7 @@ import (
 	"strconv"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/tinylib/msgp/msgp"
 )
 
 // MetricData is metrictank's series description (schema.MetricData).
@@ -64,76 +65,31 @@ func MetricID(org uint32, key [16]byte) string {
 // their smallest signed form, as tinylib/msgp writes it. key is
 // m.MetricKey() (computed once per series by the caller).
 func AppendMetricData(dst []byte, m *MetricData, key [16]byte) []byte {
-	dst = append(dst, 0x89) // fixmap, 9 entries
-	dst = msgpStr(dst, "Id")
-	dst = msgpStr(dst, MetricID(m.OrgID, key))
-	dst = msgpStr(dst, "OrgId")
-	dst = msgpInt(dst, int64(m.OrgID))
-	dst = msgpStr(dst, "Name")
-	dst = msgpStr(dst, m.Name)
-	dst = msgpStr(dst, "Interval")
-	dst = msgpInt(dst, int64(m.Interval))
-	dst = msgpStr(dst, "Value")
-	dst = append(dst, 0xcb)
-	dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(m.Value))
-	dst = msgpStr(dst, "Unit")
-	dst = msgpStr(dst, m.Unit)
-	dst = msgpStr(dst, "Time")
-	dst = msgpInt(dst, m.Time)
-	dst = msgpStr(dst, "Mtype")
-	dst = msgpStr(dst, m.Mtype)
-	dst = msgpStr(dst, "Tags")
-	switch n := len(m.Tags); {
-	case n <= 15:
-		dst = append(dst, 0x90|byte(n))
-	case n <= math.MaxUint16:
-		dst = append(dst, 0xdc)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	default:
-		dst = append(dst, 0xdd)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(n))
-	}
+	// msgp's appenders write what metrictank's generated code writes:
+	// the smallest signed int form, float64 as 0xcb.
+	dst = msgp.AppendMapHeader(dst, 9)
+	dst = msgp.AppendString(dst, "Id")
+	dst = msgp.AppendString(dst, MetricID(m.OrgID, key))
+	dst = msgp.AppendString(dst, "OrgId")
+	dst = msgp.AppendInt64(dst, int64(m.OrgID))
+	dst = msgp.AppendString(dst, "Name")
+	dst = msgp.AppendString(dst, m.Name)
+	dst = msgp.AppendString(dst, "Interval")
+	dst = msgp.AppendInt64(dst, int64(m.Interval))
+	dst = msgp.AppendString(dst, "Value")
+	dst = msgp.AppendFloat64(dst, m.Value)
+	dst = msgp.AppendString(dst, "Unit")
+	dst = msgp.AppendString(dst, m.Unit)
+	dst = msgp.AppendString(dst, "Time")
+	dst = msgp.AppendInt64(dst, m.Time)
+	dst = msgp.AppendString(dst, "Mtype")
+	dst = msgp.AppendString(dst, m.Mtype)
+	dst = msgp.AppendString(dst, "Tags")
+	dst = msgp.AppendArrayHeader(dst, uint32(len(m.Tags)))
 	for _, t := range m.Tags {
-		dst = msgpStr(dst, t)
+		dst = msgp.AppendString(dst, t)
 	}
 	return dst
-}
-
-// msgpStr appends a MessagePack string.
-func msgpStr(dst []byte, s string) []byte {
-	switch n := len(s); {
-	case n <= 31:
-		dst = append(dst, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		dst = append(dst, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		dst = append(dst, 0xda)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	default:
-		dst = append(dst, 0xdb)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(n))
-	}
-	return append(dst, s...)
-}
-
-// msgpInt appends an integer in its smallest signed MessagePack form.
-func msgpInt(dst []byte, i int64) []byte {
-	switch {
-	case i >= 0 && i <= 127:
-		return append(dst, byte(i))
-	case i < 0 && i >= -32:
-		return append(dst, byte(int8(i)))
-	case i >= math.MinInt8 && i <= math.MaxInt8:
-		return append(dst, 0xd0, byte(int8(i)))
-	case i >= math.MinInt16 && i <= math.MaxInt16:
-		dst = append(dst, 0xd1)
-		return binary.BigEndian.AppendUint16(dst, uint16(int16(i)))
-	case i >= math.MinInt32 && i <= math.MaxInt32:
-		dst = append(dst, 0xd2)
-		return binary.BigEndian.AppendUint32(dst, uint32(int32(i)))
-	}
-	dst = append(dst, 0xd3)
-	return binary.BigEndian.AppendUint64(dst, uint64(i))
 }
 
 // Record formats of kafka-mdm (the first byte of a record value).
