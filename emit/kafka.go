@@ -40,11 +40,14 @@ type KafkaConfig struct {
 	// MaxHeldBytes bounds the record bytes kept back while the output is
 	// held (see Hold). Default 256 MiB.
 	MaxHeldBytes int
-	// Steps is the step of each archive in seconds (by archive index):
-	// the metrictank format needs it as the series' interval.
-	Steps []int64
 	// Metrictank configures the metrictank format.
 	Metrictank MetrictankOptions
+	// Deliver, if set, takes each record instead of Client (which may then
+	// be nil), with Partitions as every topic's partition count (default
+	// 1): for benchmarks and tests of the encoding alone. value is reused
+	// once Deliver returns.
+	Deliver    func(topic string, partition int32, value []byte)
+	Partitions int32
 }
 
 // DefaultRecordBytes is the default cap of a record value: big enough that
@@ -66,12 +69,12 @@ type KafkaOutput struct {
 	encs    []Encoder // per archive (nil for metrictank)
 	array   []bool    // per topic: opentsdb's JSON array framing
 	mdm     []bool    // per topic: metrictank (MetricData + MetricPointArray)
-	steps   []int64
 	mt      MetrictankOptions
 	topics  []string // distinct output topics
 	topicOf []int    // archive -> index in topics
 	maxRec  int
 	onError func(string, int32, error)
+	deliver func(string, int32, []byte) // instead of cl (see KafkaConfig)
 
 	partitions []atomic.Int32 // per topic; 0 until known
 
@@ -98,7 +101,7 @@ type heldRecord struct {
 // NewKafkaOutput checks the configuration; call Refresh before the first
 // rollup to learn the topics' partition counts.
 func NewKafkaOutput(cfg KafkaConfig) (*KafkaOutput, error) {
-	if cfg.Client == nil {
+	if cfg.Client == nil && cfg.Deliver == nil {
 		return nil, errors.New("kafka output: no client")
 	}
 	if cfg.Formats != nil && len(cfg.Formats) != len(cfg.Topics) {
@@ -117,8 +120,7 @@ func NewKafkaOutput(cfg KafkaConfig) (*KafkaOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &KafkaOutput{cl: cfg.Client, maxRec: cfg.RecordBytes, onError: cfg.OnError, maxHeld: cfg.MaxHeldBytes,
-		steps: cfg.Steps, mt: mt}
+	o := &KafkaOutput{cl: cfg.Client, maxRec: cfg.RecordBytes, onError: cfg.OnError, maxHeld: cfg.MaxHeldBytes, mt: mt}
 	o.holdCond = sync.NewCond(&o.holdMu)
 	index := map[string]int{}
 	formatOf := map[string]string{} // topic -> format
@@ -131,11 +133,10 @@ func NewKafkaOutput(cfg KafkaConfig) (*KafkaOutput, error) {
 			format = cfg.Formats[a]
 		}
 		var enc Encoder
-		if format == "metrictank" {
-			if a >= len(cfg.Steps) || cfg.Steps[a] <= 0 {
-				return nil, fmt.Errorf("kafka output: the metrictank format needs the step of archive %d", a)
-			}
-		} else if enc, err = NewEncoder(format, cfg.Options); err != nil {
+		if format != "metrictank" {
+			enc, err = NewEncoder(format, cfg.Options)
+		}
+		if err != nil {
 			return nil, err
 		}
 		o.encs = append(o.encs, enc)
@@ -156,6 +157,11 @@ func NewKafkaOutput(cfg KafkaConfig) (*KafkaOutput, error) {
 		return nil, errors.New("kafka output: no topic")
 	}
 	o.partitions = make([]atomic.Int32, len(o.topics))
+	if o.deliver = cfg.Deliver; o.deliver != nil {
+		for i := range o.partitions {
+			o.partitions[i].Store(max(cfg.Partitions, 1))
+		}
+	}
 	return o, nil
 }
 
@@ -169,6 +175,9 @@ var ErrTopicMissing = errors.New("output topic does not exist")
 // Refresh asks the cluster for the partition count of every output topic.
 // A topic that gained partitions spreads its series anew from then on.
 func (o *KafkaOutput) Refresh(ctx context.Context) error {
+	if o.cl == nil {
+		return nil // Deliver: the partitions are configured
+	}
 	req := kmsg.NewPtrMetadataRequest()
 	for _, t := range o.topics {
 		rt := kmsg.NewMetadataRequestTopic()
@@ -212,7 +221,12 @@ func (o *KafkaOutput) Latency() *Histogram { return &o.latency }
 
 // Flush waits until every record produced so far is acknowledged or ctx
 // ends.
-func (o *KafkaOutput) Flush(ctx context.Context) error { return o.cl.Flush(ctx) }
+func (o *KafkaOutput) Flush(ctx context.Context) error {
+	if o.cl == nil {
+		return nil
+	}
+	return o.cl.Flush(ctx)
+}
 
 // ShardSink returns a batcher for one shard goroutine (not shared).
 func (o *KafkaOutput) ShardSink() *KafkaSink {
@@ -241,7 +255,7 @@ func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) i
 	o := s.o
 	t := o.topicOf[archive]
 	if o.mdm[t] {
-		return s.windowMDM(archive, t, key, w, drops)
+		return s.windowMDM(archive, t, w, drops)
 	}
 	n := o.partitions[t].Load()
 	if n <= 0 {
@@ -285,6 +299,9 @@ func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) i
 	r.count += written
 	return written
 }
+
+// SeriesDeleted forgets what the sink kept of a deleted series.
+func (s *KafkaSink) SeriesDeleted(series uint32) { s.mdm.deleted(series) }
 
 // Flush produces every open record.
 func (s *KafkaSink) Flush() error {
@@ -335,6 +352,13 @@ func (s *KafkaSink) produce(t int, p int32, r *pendingRecord) {
 
 // send hands one record to the client.
 func (o *KafkaOutput) send(rec *kgo.Record, buf *bytebufferpool.ByteBuffer, encoded time.Time) {
+	if o.deliver != nil {
+		o.deliver(rec.Topic, rec.Partition, rec.Value)
+		o.records.Add(1)
+		o.bytes.Add(int64(len(rec.Value)))
+		bytebufferpool.Put(buf)
+		return
+	}
 	o.inflight.Add(1)
 	// Produce blocks while the client's buffer is full: that is the
 	// backpressure that keeps memory bounded when the broker is slow.

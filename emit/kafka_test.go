@@ -368,7 +368,7 @@ func TestKafkaMetrictank(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	o, err := NewKafkaOutput(KafkaConfig{Client: cl, Format: "metrictank", Topics: []string{"out"}, Steps: []int64{60}})
+	o, err := NewKafkaOutput(KafkaConfig{Client: cl, Format: "metrictank", Topics: []string{"out"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,9 +380,14 @@ func TestKafkaMetrictank(t *testing.T) {
 	s := o.ShardSink()
 	var drops [256]uint64
 	tags := []Tag{{[]byte("host"), []byte("a")}}
-	for i := range 3 {
-		w := &Window{Metric: []byte("cpu"), Tags: tags, Step: "1m", Start: 1700000040 + int64(i)*60,
-			Values: []AggValue{{"sum", float64(i)}, {"count", float64(i + 1)}}}
+	for i := range 5 {
+		if i == 3 {
+			// The series expires and its number is taken by a series
+			// that (by chance) has the same name: it is announced anew.
+			s.SeriesDeleted(7)
+		}
+		w := &Window{Metric: []byte("cpu"), Tags: tags, Step: "1m", StepSeconds: 60, Start: 1700000040 + int64(i)*60,
+			Values: []AggValue{{"sum", float64(i)}, {"count", float64(i + 1)}}, Series: 7}
 		if n := s.Window(0, []byte("host\x00a\x00\x01cpu"), w, drops[:]); n != 2 {
 			t.Fatalf("window %d: %d written", i, n)
 		}
@@ -446,7 +451,7 @@ func TestKafkaMetrictank(t *testing.T) {
 			t.Fatalf("unexpected record %x", r.Value)
 		}
 	}
-	if datas != 2 || points != 4 {
-		t.Fatalf("%d MetricData and %d points, want 2 and 4", datas, points)
+	if datas != 4 || points != 6 {
+		t.Fatalf("%d MetricData and %d points, want 4 and 6", datas, points)
 	}
 }

@@ -1,8 +1,16 @@
 package emit
 
 import (
+	"bytes"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/tinylib/msgp/msgp"
 
 	"github.com/valyala/bytebufferpool"
 )
@@ -50,37 +58,129 @@ func (m MetrictankOptions) withDefaults() (MetrictankOptions, error) {
 // mdmSeries is what the metrictank format remembers of one rollup series
 // (a series, archive and aggregator): its key, its partition (for the
 // partition count it was computed for) and when its MetricData last went
-// out.
+// out (Unix seconds of the sink's coarse clock).
 type mdmSeries struct {
 	key       [16]byte
 	partition int32
 	parts     int32
-	announced time.Time
+	announced int64
 }
 
-// mdmState is one shard sink's memory of the series it sent.
+// mdmState is one shard sink's memory of the series it sent:
+// series[archive][Window.Series] holds one mdmSeries per aggregator, made
+// at the series' first window and cleared when the series is deleted.
 type mdmState struct {
-	series    map[string]*mdmSeries // by series key, archive and aggregator
-	scratch   []byte
-	now       time.Time // a coarse clock: set at each flush
-	lastPrune time.Time
+	series [][][]mdmSeries
+	now    int64 // a coarse clock (Unix seconds): set at each flush
+	def    mdmDef
 }
 
-func (m *mdmState) flushed() {
-	m.now = time.Now()
+// mdmDef builds a rollup series' MetricData straight from its window into
+// reused buffers: announcing allocates nothing but the record, and the
+// key (an MD5) is computed once per series.
+type mdmDef struct {
+	name, mtype []byte
+	tagBytes    []byte
+	tags        [][]byte // "key=value", sorted bytewise as metrictank sorts them
+	buf         []byte
 }
 
-// prune forgets series not announced for two intervals (gone series: a
-// live one is announced every interval), so the map follows the live
-// series rather than every series ever seen.
-func (m *mdmState) prune(every time.Duration) {
-	if m.now.Sub(m.lastPrune) < every {
-		return
+// define fills d with the rollup series of v in w.
+func (d *mdmDef) define(w *Window, v *AggValue) {
+	d.name = append(append(append(d.name[:0], w.Metric...), '.'), v.Aggregator...)
+	d.mtype = append(d.mtype[:0], "gauge"...)
+	if v.Aggregator == "count" {
+		d.mtype = append(d.mtype[:0], "count"...)
 	}
-	m.lastPrune = m.now
-	for k, s := range m.series {
-		if m.now.Sub(s.announced) > 2*every {
-			delete(m.series, k)
+	d.tagBytes = d.tagBytes[:0]
+	for _, t := range w.Tags {
+		d.tagBytes = append(append(append(d.tagBytes, t.Key...), '='), t.Value...)
+	}
+	d.tags = d.tags[:0]
+	off := 0
+	for _, t := range w.Tags {
+		n := len(t.Key) + 1 + len(t.Value)
+		d.tags = append(d.tags, d.tagBytes[off:off+n:off+n])
+		off += n
+	}
+	// Sorted by key is sorted by "key=value" unless a key is a prefix of
+	// another followed by a byte below '='.
+	if !slices.IsSortedFunc(d.tags, bytes.Compare) {
+		slices.SortFunc(d.tags, bytes.Compare)
+	}
+}
+
+// key is MetricData.MetricKey of the definition.
+func (d *mdmDef) key(interval int64) [16]byte {
+	b := append(append(d.buf[:0], d.name...), 0)
+	b = append(append(b, "unknown"...), 0)
+	b = append(append(b, d.mtype...), 0)
+	b = strconv.AppendInt(b, interval, 10)
+	for _, t := range d.tags {
+		b = append(append(b, 0), t...)
+	}
+	d.buf = b
+	return md5.Sum(b)
+}
+
+// partition is MetrictankOptions.partition of the definition.
+func (d *mdmDef) partition(m *MetrictankOptions, n int32) int32 {
+	switch m.Scheme {
+	case "byOrg":
+		return PartitionByOrg(m.OrgID, n)
+	case "bySeriesWithTags", "bySeriesWithTagsFnv":
+		b := append(d.buf[:0], d.name...)
+		for _, t := range d.tags {
+			if !bytes.HasPrefix(t, []byte("name=")) {
+				b = append(append(b, ';'), t...)
+			}
+		}
+		d.buf = b
+		if m.Scheme == "bySeriesWithTags" {
+			return jumpHash(xxhash.Sum64(b), n)
+		}
+		return fnvPartition(b, n)
+	}
+	return fnvPartition(d.name, n)
+}
+
+// appendData appends the definition's MetricData, byte for byte what
+// AppendMetricData writes for it.
+func (d *mdmDef) appendData(dst []byte, org uint32, key [16]byte, interval int64, value float64, t int64) []byte {
+	dst = msgp.AppendMapHeader(dst, 9)
+	dst = msgp.AppendString(dst, "Id")
+	id := strconv.AppendUint(d.buf[:0], uint64(org), 10)
+	id = hex.AppendEncode(append(id, '.'), key[:])
+	d.buf = id
+	dst = msgp.AppendStringFromBytes(dst, id)
+	dst = msgp.AppendString(dst, "OrgId")
+	dst = msgp.AppendInt64(dst, int64(org))
+	dst = msgp.AppendString(dst, "Name")
+	dst = msgp.AppendStringFromBytes(dst, d.name)
+	dst = msgp.AppendString(dst, "Interval")
+	dst = msgp.AppendInt64(dst, interval)
+	dst = msgp.AppendString(dst, "Value")
+	dst = msgp.AppendFloat64(dst, value)
+	dst = msgp.AppendString(dst, "Unit")
+	dst = msgp.AppendString(dst, "unknown")
+	dst = msgp.AppendString(dst, "Time")
+	dst = msgp.AppendInt64(dst, t)
+	dst = msgp.AppendString(dst, "Mtype")
+	dst = msgp.AppendStringFromBytes(dst, d.mtype)
+	dst = msgp.AppendString(dst, "Tags")
+	dst = msgp.AppendArrayHeader(dst, uint32(len(d.tags)))
+	for _, t := range d.tags {
+		dst = msgp.AppendStringFromBytes(dst, t)
+	}
+	return dst
+}
+
+func (m *mdmState) flushed() { m.now = time.Now().Unix() }
+
+func (m *mdmState) deleted(series uint32) {
+	for _, a := range m.series {
+		if int(series) < len(a) {
+			a[series] = nil
 		}
 	}
 }
@@ -88,16 +188,15 @@ func (m *mdmState) prune(every time.Duration) {
 // windowMDM sends one window's rollups in the metrictank format: each
 // aggregator is a series of its own, named <metric>.<aggregator>, with the
 // series' tags and the archive's step as its interval. A series' first
-// value goes out as its MetricData (which carries a point), later ones as
-// points in the MetricPointArray record of its partition.
-func (s *KafkaSink) windowMDM(archive, t int, key []byte, w *Window, drops []uint64) int {
+// value goes out as its MetricData (which carries a point), and again every
+// announce interval; the others as points in the MetricPointArray record
+// of its partition.
+func (s *KafkaSink) windowMDM(archive, t int, w *Window, drops []uint64) int {
 	o := s.o
 	m := &s.mdm
-	if m.series == nil {
-		m.series = map[string]*mdmSeries{}
-		m.now, m.lastPrune = time.Now(), time.Now()
+	if m.now == 0 {
+		m.flushed()
 	}
-	m.prune(o.mt.Announce)
 	n := o.partitions[t].Load()
 	if n <= 0 {
 		n = 1
@@ -106,40 +205,60 @@ func (s *KafkaSink) windowMDM(archive, t int, key []byte, w *Window, drops []uin
 		drops[DropMetrictankTime] += uint64(len(w.Values))
 		return 0
 	}
+	if archive >= len(m.series) {
+		m.series = append(m.series, make([][][]mdmSeries, archive+1-len(m.series))...)
+	}
+	byIdx := m.series[archive]
+	if int(w.Series) >= len(byIdx) {
+		byIdx = append(byIdx, make([][]mdmSeries, int(w.Series)+1-len(byIdx))...)
+		byIdx = byIdx[:cap(byIdx)]
+		m.series[archive] = byIdx
+	}
+	sers := byIdx[w.Series]
+	if len(sers) != len(w.Values) {
+		sers = make([]mdmSeries, len(w.Values))
+		byIdx[w.Series] = sers
+	}
+	if int(n) > len(s.open[t]) {
+		s.open[t] = append(s.open[t], make([]pendingRecord, int(n)-len(s.open[t]))...)
+	}
+	announceEvery := int64(o.mt.Announce / time.Second)
 	written := 0
-	for _, v := range w.Values {
+	for i := range w.Values {
+		v := &w.Values[i]
 		if !isFinite(v.Value) {
 			drops[DropNonFinite]++
 			continue
 		}
-		m.scratch = append(append(append(m.scratch[:0], key...), 0, byte(archive)), v.Aggregator...)
-		ser := m.series[string(m.scratch)]
-		if ser == nil || ser.parts != n || m.now.Sub(ser.announced) >= o.mt.Announce {
-			md := s.metricData(archive, w, v)
-			if ser == nil {
-				ser = &mdmSeries{}
-				m.series[string(m.scratch)] = ser
+		ser := &sers[i]
+		if ser.parts != n || m.now-ser.announced >= announceEvery {
+			m.def.define(w, v)
+			if ser.parts == 0 { // a series' definition, and so its key, lasts as long as its number
+				ser.key = m.def.key(w.StepSeconds)
 			}
-			ser.key = md.MetricKey()
+			if ser.parts != n {
+				ser.partition = m.def.partition(&o.mt, n)
+			}
 			ser.parts = n
-			ser.partition = o.mt.partition(&md, n)
 			ser.announced = m.now
 			buf := bytebufferpool.Get()
-			buf.B = AppendMetricData(buf.B, &md, ser.key)
+			buf.B = m.def.appendData(buf.B, o.mt.OrgID, ser.key, w.StepSeconds, v.Value, w.Start)
 			s.produce(t, ser.partition, &pendingRecord{buf: buf, encoded: time.Now()})
 			written++
 			continue
 		}
-		if int(n) > len(s.open[t]) {
-			s.open[t] = append(s.open[t], make([]pendingRecord, int(n)-len(s.open[t]))...)
-		}
 		r := &s.open[t][ser.partition]
-		if r.buf != nil && len(r.buf.B)+28 > o.maxRec {
+		if r.buf != nil && len(r.buf.B)+mdmPointBytes > o.maxRec {
 			s.produce(t, ser.partition, r)
 		}
 		if r.buf == nil {
 			r.buf = bytebufferpool.Get()
 			r.encoded, r.count = time.Now(), 0
+			if cap(r.buf.B) < o.maxRec {
+				// Full size at once: growing by doubling copied
+				// every point about once more.
+				r.buf.B = make([]byte, 0, o.maxRec)
+			}
 			r.buf.B = append(r.buf.B, MetricPointArray, MetricPointWithoutOrg)
 		}
 		r.buf.B = AppendMetricPoint(r.buf.B, ser.key, v.Value, uint32(w.Start))
@@ -149,30 +268,5 @@ func (s *KafkaSink) windowMDM(archive, t int, key []byte, w *Window, drops []uin
 	return written
 }
 
-// metricData describes one rollup series, with v as its point.
-func (s *KafkaSink) metricData(archive int, w *Window, v AggValue) MetricData {
-	md := MetricData{
-		OrgID: s.o.mt.OrgID, Name: string(w.Metric) + "." + v.Aggregator, Interval: int(s.o.steps[archive]),
-		Value: v.Value, Unit: "unknown", Time: w.Start, Mtype: "gauge",
-	}
-	if v.Aggregator == "count" {
-		md.Mtype = "count"
-	}
-	for _, tg := range w.Tags {
-		md.Tags = append(md.Tags, string(tg.Key)+"="+string(tg.Value))
-	}
-	return md
-}
-
-// partition picks a series' partition by the configured scheme.
-func (m MetrictankOptions) partition(md *MetricData, n int32) int32 {
-	switch m.Scheme {
-	case "byOrg":
-		return PartitionByOrg(md.OrgID, n)
-	case "bySeriesWithTags":
-		return PartitionBySeriesWithTags(md.Name, md.Tags, n)
-	case "bySeriesWithTagsFnv":
-		return PartitionBySeriesWithTagsFnv(md.Name, md.Tags, n)
-	}
-	return PartitionBySeries(md.Name, n)
-}
+// mdmPointBytes is the size of a point without its org in a MetricPointArray.
+const mdmPointBytes = 28

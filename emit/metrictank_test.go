@@ -67,3 +67,55 @@ func TestMsgpIntForms(t *testing.T) {
 		}
 	}
 }
+
+// refPartition picks a series' partition from its MetricData, as the
+// schemes of FORMATS.md 3.7 say.
+func refPartition(m MetrictankOptions, md *MetricData, n int32) int32 {
+	switch m.Scheme {
+	case "byOrg":
+		return PartitionByOrg(md.OrgID, n)
+	case "bySeriesWithTags":
+		return PartitionBySeriesWithTags(md.Name, md.Tags, n)
+	case "bySeriesWithTagsFnv":
+		return PartitionBySeriesWithTagsFnv(md.Name, md.Tags, n)
+	}
+	return PartitionBySeries(md.Name, n)
+}
+
+// The sink's MetricData, built from the window in reused buffers, is byte
+// for byte AppendMetricData's, with the same key and partition, also where
+// sorting by tag key and sorting "key=value" strings differ.
+func TestMdmDefMatchesMetricData(t *testing.T) {
+	wins := []Window{
+		{Metric: []byte("cpu"), Tags: []Tag{{[]byte("dc"), []byte("x")}, {[]byte("host"), []byte("a")}}},
+		{Metric: []byte("cpu"), Tags: []Tag{{[]byte("a"), []byte("1")}, {[]byte("a.b"), []byte("2")}, {[]byte("name"), []byte("n")}}},
+		{Metric: []byte("disk.used")},
+	}
+	var d mdmDef
+	for _, w := range wins {
+		w.StepSeconds, w.Start = 60, 1700000040
+		for _, v := range []AggValue{{"sum", 1.5}, {"count", 7}} {
+			md := MetricData{OrgID: 3, Name: string(w.Metric) + "." + v.Aggregator, Interval: 60, Value: v.Value, Unit: "unknown",
+				Time: w.Start, Mtype: map[string]string{"sum": "gauge", "count": "count"}[v.Aggregator]}
+			for _, tg := range w.Tags {
+				md.Tags = append(md.Tags, string(tg.Key)+"="+string(tg.Value))
+			}
+			key := md.MetricKey()
+			d.define(&w, &v)
+			if got := d.key(60); got != key {
+				t.Fatalf("%s: key %x, want %x", md.Name, got, key)
+			}
+			if got, want := d.appendData(nil, 3, key, 60, v.Value, w.Start), AppendMetricData(nil, &md, key); string(got) != string(want) {
+				t.Fatalf("%s:\n got %x\nwant %x", md.Name, got, want)
+			}
+			for _, scheme := range MetrictankSchemes {
+				o := MetrictankOptions{OrgID: 3, Scheme: scheme}
+				for _, n := range []int32{1, 7, 64} {
+					if got, want := d.partition(&o, n), refPartition(o, &md, n); got != want {
+						t.Fatalf("%s %s/%d: partition %d, want %d", md.Name, scheme, n, got, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -29,10 +29,16 @@ type AggValue struct {
 // the series part, which AppendWindow encodes only once.
 type Window struct {
 	Metric []byte
-	Tags   []Tag // sorted by key, no duplicates (caller guarantees)
-	Step   string
-	Start  int64
-	Values []AggValue
+	Tags   []Tag  // sorted by key, no duplicates (caller guarantees)
+	Step   string // as the operator wrote it, e.g. "1m"
+	// StepSeconds is the step in seconds (metrictank's interval).
+	StepSeconds int64
+	Start       int64
+	Values      []AggValue
+	// Series identifies the series within its shard for as long as it
+	// lives (until SeriesDeleted), so a sink can keep per-series state
+	// in a slice instead of hashing the key again.
+	Series uint32
 }
 
 // DropReason says why a rollup could not be encoded; 0 = encoded.

@@ -123,7 +123,10 @@ func (w *shardWorker) apply(b *shard.Batch) {
 	}
 }
 
-func (w *shardWorker) deleteSeries(idx uint32) { w.table.Delete(idx) }
+func (w *shardWorker) deleteSeries(idx uint32) {
+	w.table.Delete(idx)
+	w.sink.SeriesDeleted(idx)
+}
 
 // Emit encodes one closed window of one series, one rollup per aggregator.
 func (w *shardWorker) Emit(idx uint32, archive int, start int64, a *window.Agg) {
@@ -136,7 +139,7 @@ func (w *shardWorker) Emit(idx uint32, archive int, start int64, a *window.Agg) 
 	}
 	arch := &w.cfg.Window.Archives[archive]
 	win := &w.win
-	win.Metric, win.Tags, win.Step, win.Start = metric, w.etags, arch.Name, start
+	win.Metric, win.Tags, win.Step, win.StepSeconds, win.Start, win.Series = metric, w.etags, arch.Name, arch.Step, start, idx
 	win.Values = win.Values[:0]
 	for _, g := range arch.Aggregators {
 		win.Values = append(win.Values, emit.AggValue{Aggregator: g.String(), Value: a.Value(g)})

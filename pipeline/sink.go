@@ -26,6 +26,9 @@ type ShardSink interface {
 	// Flush hands everything buffered to the output. Shards call it after
 	// every watermark advance, so rollups leave once their windows close.
 	Flush() error
+	// SeriesDeleted says the series numbered series (emit.Window.Series)
+	// expired: a later series may take its number.
+	SeriesDeleted(series uint32)
 }
 
 // WriterOutput writes rollups to an io.Writer with enc, each followed by
@@ -70,6 +73,8 @@ func (s *writerSink) Window(_ int, _ []byte, w *emit.Window, drops []uint64) int
 	}
 	return n
 }
+
+func (s *writerSink) SeriesDeleted(uint32) {}
 
 func (s *writerSink) Flush() error {
 	if len(s.buf) == 0 {

@@ -88,7 +88,6 @@ type runConfig struct {
 	decoders    map[string]func() fastparse.Decoder // topics with a format of their own
 	formats     []string                            // output format per archive
 	ttls        []int64                             // ttl per archive, seconds (0: not set)
-	steps       []int64                             // step per archive, seconds
 	// flushOnExit closes open windows at shutdown (partial rollups):
 	// for the demo. The service keeps them for the checkpoint instead.
 	flushOnExit bool
@@ -215,7 +214,6 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 		}
 		formatOf[route.topic] = route.format
 		rc.ttls = append(rc.ttls, route.ttl)
-		rc.steps = append(rc.steps, ar.Step)
 	}
 	if len(r.Topic) == 0 && r.TopicRegex == "" {
 		return nil, errors.New("no input: give --topic or --topic-regex")
@@ -409,7 +407,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		Engine: rc.engine,
 		Source: pipeline.SourceConfig{Topics: rc.inTopics, Decoders: rc.decoders, TopicRegex: rc.topicRegex, StartLatest: r.Start == "latest",
 			MetadataInterval: r.MetadataInterval, Parsers: r.Parsers},
-		Output: emit.KafkaConfig{Format: rc.kafkaFormat, Formats: rc.formats, Steps: rc.steps,
+		Output: emit.KafkaConfig{Format: rc.kafkaFormat, Formats: rc.formats,
 			Metrictank: emit.MetrictankOptions{OrgID: r.MetrictankOrg, Scheme: r.MetrictankScheme, Announce: r.MdmAnnounceInterval},
 			Options:    emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep},
 			Topics:     rc.topics, RecordBytes: r.OutputRecordBytes, MaxHeldBytes: r.ProduceBufferBytes},
