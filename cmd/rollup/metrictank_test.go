@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,11 +116,13 @@ func TestRunMetrictankInput(t *testing.T) {
 // window, so its sum is the value sent).
 func TestMetrictankRoundTrip(t *testing.T) {
 	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(3, "mdm"), kfake.SeedTopics(1, "rollups"))
-	common := []string{"--brokers", addrs[0], "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms"}
+	common := []string{"--brokers", addrs[0], "--lateness", "0s", "--metrics-listen", "", "--metadata-interval", "200ms"}
+	// The first service's last windows close when it goes idle (1s);
+	// the second must not go idle (and close them) before they arrive.
 	_, stopA := serveUntil(t, append([]string{"--topic", "in", "--output-topic", "mdm", "--output-format", "metrictank",
-		"--metrictank-partition-scheme", "bySeriesWithTags", "--archive", "1m:sum,max"}, common...)...)
+		"--metrictank-partition-scheme", "bySeriesWithTags", "--archive", "1m:sum,max", "--idle-timeout", "1s"}, common...)...)
 	_, stopB := serveUntil(t, append([]string{"--topic", "mdm", "--input-format", "metrictank", "--output-format", "jsonl",
-		"--archive", "1m:sum,count"}, common...)...)
+		"--archive", "1m:sum,count", "--idle-timeout", "4s"}, common...)...)
 	produce(t, addrs, "in", &kgo.Record{Value: []byte(
 		"cpu,host=a,dc=x idle=2.25 1700000000000000000\ncpu,host=a,dc=x idle=3 1700000010000000000\n" +
 			"cpu,host=b idle=0.1 1700000070000000000\ncpu,host=b idle=1e-300 1700000130000000000\n")})
@@ -141,5 +148,52 @@ func TestMetrictankRoundTrip(t *testing.T) {
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestKcatMetrictankInput: kcat (librdkafka) produces metrictank records,
+// one file each (a MetricData, then a MetricPointArray); the rollups read
+// back with kcat are exact.
+func TestKcatMetrictankInput(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("ROLLUP_REQUIRE_KCAT") != "" {
+			t.Fatal("kcat not found and ROLLUP_REQUIRE_KCAT is set")
+		}
+		t.Skip("kcat not installed (apt-get install kcat)")
+	}
+	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "mdm"), kfake.SeedTopics(1, "rollups"))
+	startService(t, "--brokers", addrs[0], "--topic", "mdm", "--input-format", "metrictank", "--output-format", "influx",
+		"--archive", "1m:sum,count", "--lateness", "1s", "--idle-timeout", "300ms", "--metrics-listen", "", "--metadata-interval", "200ms")
+	w0 := time.Now().Add(-time.Minute).Unix() / 60 * 60
+	md := emit.MetricData{OrgID: 1, Name: "sys.load", Interval: 10, Value: 1, Unit: "unknown", Time: w0, Mtype: "gauge", Tags: []string{"host=a"}}
+	key := md.MetricKey()
+	dir := t.TempDir()
+	files := []string{filepath.Join(dir, "1"), filepath.Join(dir, "2")}
+	arr := append([]byte{fastparse.MdmMetricPointArray, fastparse.MdmMetricPointNoOrg}, mdmPoint(key, 3, w0+10)...)
+	arr = append(arr, mdmPoint(key, 5, w0+20)...)
+	for i, v := range [][]byte{emit.AppendMetricData(nil, &md, key), arr} {
+		if err := os.WriteFile(files[i], v, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, kcat, append([]string{"-P", "-b", addrs[0], "-t", "mdm"}, files...)...).CombinedOutput(); err != nil {
+		t.Fatalf("kcat -P: %v\n%s", err, out)
+	}
+	want := fmt.Sprintf("sys.load,host=a,step=1m sum=9,count=3i %d000000000", w0)
+	var got string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		out, err := exec.CommandContext(ctx, kcat, "-C", "-b", addrs[0], "-t", "rollups", "-o", "beginning", "-e", "-q", "-f", "%s").Output()
+		if err != nil {
+			t.Fatalf("kcat -C: %v", err)
+		}
+		if got = strings.TrimSpace(string(out)); got != "" {
+			break
+		}
+	}
+	if got != want {
+		t.Fatalf("rollups read with kcat:\n got %q\nwant %q", got, want)
 	}
 }
