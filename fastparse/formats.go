@@ -9,9 +9,10 @@ import (
 type InputFormat struct {
 	Name string
 	Help string
-	// Binary formats need a record's framing: they cannot be read from
-	// a byte stream (a file, stdin).
-	Binary bool
+	// Records: the format needs Kafka's record framing (binary records,
+	// or the record key), so it cannot be read from a byte stream (a
+	// file, stdin).
+	Records bool
 }
 
 // InputFormats lists every input format: the flags' enums, --help, NewDecoder
@@ -19,6 +20,7 @@ type InputFormat struct {
 var InputFormats = []InputFormat{
 	{"influx", "InfluxDB line protocol (what Telegraf's influx serializer writes; a record may hold one line or many)", false},
 	{"opentsdb", "OpenTSDB telnet put lines (put <metric> <timestamp> <value> <tagk=tagv>...; seconds or milliseconds)", false},
+	{"opentsdb-keyed", "OpenTSDB puts keyed by metric (Conversant): record key = metric, value = <timestamp> <value> <tagk=tagv>... lines (the value may also come after the tags)", true},
 	{"carbon", "Graphite carbon plaintext (<path> <value> <seconds>; tagged series as <name>;<tag>=<value>...)", false},
 	{"metrictank", "Grafana metrictank kafka-mdm records: msgpack MetricData, MetricPoint (0x02, 0x03) and MetricPointArray (0x05); a point counts once a MetricData on its partition described its id", true},
 	{"auto", "told per record: metrictank by its first byte, else influx, opentsdb or carbon by its first line (records that fit none are counted as unknown_format)", false},
@@ -53,6 +55,10 @@ func NewDecoder(format string, o DecoderOptions) (Decoder, error) {
 		return &InfluxLines{Precision: o.Precision}, nil
 	case "opentsdb":
 		return &OpenTSDBDecoder{MaxTags: o.OpenTSDBMaxTags, AllowSpecialChars: o.OpenTSDBSpecialChars}, nil
+	case "opentsdb-keyed":
+		d := &OpenTSDBKeyedDecoder{}
+		d.MaxTags, d.AllowSpecialChars = o.OpenTSDBMaxTags, o.OpenTSDBSpecialChars
+		return d, nil
 	case "carbon":
 		return &CarbonDecoder{}, nil
 	case "metrictank":

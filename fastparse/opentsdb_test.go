@@ -150,7 +150,7 @@ func TestNewDecoder(t *testing.T) {
 			t.Errorf("%s: %v", f.Name, err)
 		}
 	}
-	if _, err := NewDecoder("graphite", DecoderOptions{}); err == nil || err.Error() != `unknown input format "graphite" (valid: influx, opentsdb, carbon, metrictank, auto)` {
+	if _, err := NewDecoder("graphite", DecoderOptions{}); err == nil || err.Error() != `unknown input format "graphite" (valid: influx, opentsdb, opentsdb-keyed, carbon, metrictank, auto)` {
 		t.Fatalf("unknown format: %v", err)
 	}
 }

@@ -315,10 +315,14 @@ func (p *parser) run() {
 			iu.UseIndex(ps.ids)
 		}
 		st.SetDecoder(dec)
+		keyed, _ := dec.(fastparse.KeyUser)
 		now := p.src.e.cfg.Now().UnixNano()
 		st.Active(now)
 		for _, r := range w.records {
 			ps.cur = r.Offset
+			if keyed != nil {
+				keyed.SetKey(r.Key)
+			}
 			st.FeedRecord(r.Value, now)
 		}
 		next := w.records[len(w.records)-1].Offset + 1

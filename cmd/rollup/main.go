@@ -92,7 +92,7 @@ func formatVars() kong.Vars {
 	for _, f := range fastparse.InputFormats {
 		all = append(all, f.Name)
 		help = append(help, f.Name+": "+f.Help)
-		if !f.Binary {
+		if !f.Records {
 			text = append(text, f.Name)
 			textHelp = append(textHelp, f.Name+": "+f.Help)
 		}

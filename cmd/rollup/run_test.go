@@ -371,7 +371,7 @@ func TestRunShutdownBrokerGone(t *testing.T) {
 // refuses the binary ones.
 func TestInputFormatEnums(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "run", "--dry-run", "--input-format", "xml")
-	if code == 0 || !strings.Contains(errOut, `must be one of "influx","opentsdb","carbon","metrictank","auto"`) {
+	if code == 0 || !strings.Contains(errOut, `must be one of "influx","opentsdb","opentsdb-keyed","carbon","metrictank","auto"`) {
 		t.Errorf("run --input-format xml: exit %d: %s", code, errOut)
 	}
 	code, _, errOut = runCLI(t, "", "aggregate", "--input-format", "metrictank", "--archive", "1m:sum")
@@ -561,7 +561,7 @@ func TestKcatInputFormats(t *testing.T) {
 
 func TestTopicFormatFlag(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "run", "--dry-run", "--topic", "a:xml")
-	if code == 0 || !strings.Contains(errOut, `--topic a:xml: unknown input format "xml" (valid: influx, opentsdb, carbon, metrictank, auto)`) {
+	if code == 0 || !strings.Contains(errOut, `--topic a:xml: unknown input format "xml" (valid: influx, opentsdb, opentsdb-keyed, carbon, metrictank, auto)`) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
