@@ -82,6 +82,8 @@ func BenchmarkParseAggregate(b *testing.B) {
 // nullEncoder accepts every rollup and writes nothing.
 type nullEncoder struct{}
 
+func (nullEncoder) Framing() emit.Framing { return emit.Framing{} }
+
 func (nullEncoder) Append(dst []byte, _ *emit.Rollup) ([]byte, emit.DropReason) {
 	return dst, emit.DropNone
 }

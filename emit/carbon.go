@@ -24,6 +24,9 @@ func (e carbonEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
 	return appendOne(e, dst, r)
 }
 
+// Framing: lines end themselves.
+func (carbonEncoder) Framing() Framing { return Framing{} }
+
 func (e carbonEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
 	if !e.seriesOK(w) {
 		drops[DropCarbonBadName] += uint64(len(w.Values))

@@ -337,13 +337,13 @@ func TestOpenTSDBCharClasses(t *testing.T) {
 }
 
 func TestNewEncoder(t *testing.T) {
-	for _, f := range []string{"jsonl", "opentsdb", "influx", "carbon"} {
-		if _, err := NewEncoder(f, Options{}); err != nil {
-			t.Errorf("NewEncoder(%q): %v", f, err)
+	for _, f := range OutputFormats {
+		if _, err := NewEncoder(f.Name, Options{}); (err != nil) != f.KafkaOnly {
+			t.Errorf("NewEncoder(%q): %v", f.Name, err)
 		}
 	}
 	_, err := NewEncoder("graphite", Options{})
-	if !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), "jsonl, opentsdb, influx, carbon") {
+	if !errors.Is(err, ErrUnknownFormat) || !strings.HasSuffix(err.Error(), "valid formats are opentsdb, jsonl, influx, carbon") {
 		t.Errorf("unknown format error %v should wrap ErrUnknownFormat and list the formats", err)
 	}
 	if _, err := NewEncoder("opentsdb", Options{OpenTSDBMaxTags: -1}); err == nil {

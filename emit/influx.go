@@ -34,6 +34,9 @@ func (e influxEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
 	return appendOne(e, dst, r)
 }
 
+// Framing: lines end themselves.
+func (influxEncoder) Framing() Framing { return Framing{} }
+
 func (e influxEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
 	if reason := e.checkSeries(w); reason != DropNone {
 		drops[reason] += uint64(len(w.Values))

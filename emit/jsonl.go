@@ -22,6 +22,9 @@ func (jsonlEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
 	return appendJSONLValue(dst, r.Aggregator, r.Value), DropNone
 }
 
+// Framing: lines end themselves.
+func (jsonlEncoder) Framing() Framing { return Framing{} }
+
 func (jsonlEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
 	n := 0
 	series, seriesEnd := 0, 0

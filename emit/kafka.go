@@ -67,7 +67,7 @@ const DefaultRecordBytes = 64 << 10
 type KafkaOutput struct {
 	cl      *kgo.Client
 	encs    []Encoder // per archive (nil for metrictank)
-	array   []bool    // per topic: opentsdb's JSON array framing
+	framing []Framing // per topic
 	mdm     []bool    // per topic: metrictank (MetricData + MetricPointArray)
 	mt      MetrictankOptions
 	topics  []string // distinct output topics
@@ -145,7 +145,11 @@ func NewKafkaOutput(cfg KafkaConfig) (*KafkaOutput, error) {
 			i = len(o.topics)
 			index[t] = i
 			o.topics = append(o.topics, t)
-			o.array = append(o.array, format == "opentsdb")
+			var f Framing
+			if enc != nil {
+				f = enc.Framing()
+			}
+			o.framing = append(o.framing, f)
 			o.mdm = append(o.mdm, format == "metrictank")
 			formatOf[t] = format
 		} else if formatOf[t] != format {
@@ -248,8 +252,6 @@ type pendingRecord struct {
 	count   int       // rollups in buf
 }
 
-var arraySep = []byte{','}
-
 // Window encodes one series' window into the open record of its partition.
 func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) int {
 	o := s.o
@@ -267,20 +269,15 @@ func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) i
 		s.open[t] = append(s.open[t], make([]pendingRecord, int(n)-len(s.open[t]))...)
 	}
 	r := &s.open[t][p]
+	f := &o.framing[t]
 	if r.buf == nil {
 		r.buf = bytebufferpool.Get()
 		r.key, r.encoded, r.count = h, time.Now(), 0
-		if o.array[t] {
-			r.buf.B = append(r.buf.B, '[')
-		}
+		r.buf.B = append(r.buf.B, f.Begin...)
 	}
 	mark := len(r.buf.B)
-	var sep []byte
-	if o.array[t] {
-		sep = arraySep
-	}
 	var written int
-	r.buf.B, written = o.encs[archive].AppendWindow(r.buf.B, w, sep, drops)
+	r.buf.B, written = o.encs[archive].AppendWindow(r.buf.B, w, f.Sep, drops)
 	if written == 0 {
 		return 0
 	}
@@ -288,10 +285,7 @@ func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) i
 		// Over the cap: the record goes out without this window, which
 		// starts the next one.
 		next := bytebufferpool.Get()
-		if o.array[t] {
-			next.B = append(next.B, '[')
-		}
-		next.B = append(next.B, r.buf.B[mark:]...)
+		next.B = append(append(next.B, f.Begin...), r.buf.B[mark:]...)
 		r.buf.B = r.buf.B[:mark]
 		s.produce(t, p, r)
 		*r = pendingRecord{buf: next, key: h, encoded: time.Now()}
@@ -320,13 +314,12 @@ func (s *KafkaSink) produce(t int, p int32, r *pendingRecord) {
 	o := s.o
 	buf, key, encoded := r.buf, r.key, r.encoded
 	*r = pendingRecord{}
-	if len(buf.B) <= 1 && o.array[t] || len(buf.B) == 0 {
+	f := &o.framing[t]
+	if len(buf.B) <= len(f.Begin) {
 		bytebufferpool.Put(buf) // everything in it was dropped
 		return
 	}
-	if o.array[t] {
-		buf.B[len(buf.B)-1] = ']' // the last element's separator
-	}
+	buf.B = append(buf.B[:len(buf.B)-len(f.Sep)], f.End...) // End replaces the last Sep
 	rec := &kgo.Record{Topic: o.topics[t], Partition: p, Value: buf.B}
 	if !o.mdm[t] { // metrictank's publisher writes no key
 		rec.Key = make([]byte, 8)

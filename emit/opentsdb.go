@@ -54,6 +54,12 @@ func (e opentsdbEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
 	return appendOpenTSDBEnd(dst, r.Aggregator), DropNone
 }
 
+// Framing: opentsdb-rpc-kafka reads a JSON array of Aggregate objects
+// per record.
+func (opentsdbEncoder) Framing() Framing {
+	return Framing{Begin: []byte("["), Sep: []byte(","), End: []byte("]")}
+}
+
 func (e opentsdbEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
 	series := e.checkSeries(w.Metric, w.Tags)
 	n := 0

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Tag is one tag of a series. Key and Value are not retained by encoders.
@@ -123,8 +124,46 @@ var AllDropReasons = []DropReason{
 	DropMetrictankTime,
 }
 
+// OutputFormat is one output format.
+type OutputFormat struct {
+	Name, Help string
+	// KafkaOnly formats are written by KafkaOutput itself (they need
+	// records and partitions), not by an Encoder.
+	KafkaOnly bool
+}
+
+// OutputFormats lists every output format: the flags' enums, --help,
+// NewEncoder and its error message all follow it.
+var OutputFormats = []OutputFormat{
+	{"opentsdb", "opentsdb-rpc-kafka Aggregate objects (a JSON array per Kafka record, an object per line in a file); avg and rollups OpenTSDB would reject are counted, not sent", false},
+	{"jsonl", "one JSON object per line, many lines per record", false},
+	{"influx", "line protocol: one line per series, window and archive with a field per aggregator and the step as a tag; many lines per record", false},
+	{"carbon", "Graphite plaintext: <metric>.<aggregator>.<step>;tag=value... value start", false},
+	{"metrictank", "Grafana metrictank kafka-mdm: each <metric>.<aggregator> a series with the step as its interval; its MetricData first, then its points in MetricPointArray records, partitioned by --metrictank-partition-scheme", true},
+}
+
+// OutputFormatNames returns the names of OutputFormats (without the
+// KafkaOnly ones unless kafka).
+func OutputFormatNames(kafka bool) []string {
+	var names []string
+	for _, f := range OutputFormats {
+		if kafka || !f.KafkaOnly {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}
+
+// Framing is how an encoder's rollups are put together in one Kafka
+// record: Begin, then each rollup followed by Sep, except that End takes
+// the place of the last Sep. Line formats end each line themselves and
+// need none of it.
+type Framing struct{ Begin, Sep, End []byte }
+
 // Encoder turns rollups into one output format.
 type Encoder interface {
+	// Framing is the format's record framing.
+	Framing() Framing
 	// Append encodes r (one complete record line/object, see formats) onto dst and returns it;
 	// on a DropReason != DropNone it returns dst unchanged.
 	Append(dst []byte, r *Rollup) ([]byte, DropReason)
@@ -160,8 +199,8 @@ const DefaultOpenTSDBMaxTags = 8
 // does not know.
 var ErrUnknownFormat = errors.New("unknown output format")
 
-// NewEncoder returns the encoder for format: "jsonl", "opentsdb",
-// "influx" or "carbon".
+// NewEncoder returns the encoder of a format of OutputFormats that is not
+// KafkaOnly.
 func NewEncoder(format string, opts Options) (Encoder, error) {
 	switch format {
 	case "jsonl":
@@ -188,7 +227,7 @@ func NewEncoder(format string, opts Options) (Encoder, error) {
 	case "carbon":
 		return carbonEncoder{step: !opts.CarbonNoStep}, nil
 	}
-	return nil, fmt.Errorf("%w %q: valid formats are jsonl, opentsdb, influx, carbon", ErrUnknownFormat, format)
+	return nil, fmt.Errorf("%w %q: valid formats are %s", ErrUnknownFormat, format, strings.Join(OutputFormatNames(false), ", "))
 }
 
 // appendOne encodes one rollup through an encoder's AppendWindow, for the

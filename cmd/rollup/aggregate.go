@@ -26,7 +26,7 @@ type aggregateCmd struct {
 	DefaultTime               string        `help:"Time for lines without a timestamp, as Unix nanoseconds or RFC 3339 (default: the time the line is read)." env:"ROLLUP_DEFAULT_TIME" placeholder:"TIME"`
 	MetricSeparator           string        `help:"Joins measurement and field into the metric name." default:"_" env:"ROLLUP_METRIC_SEPARATOR"`
 	MaxFuture                 time.Duration `help:"Reject points more than this far ahead of the wall clock." default:"1h" env:"ROLLUP_MAX_FUTURE"`
-	OutputFormat              string        `help:"Rollup output: jsonl (one JSON object per line) or opentsdb (one opentsdb-rpc-kafka Aggregate object per line; avg and rollups OpenTSDB would reject are counted, not written) or influx (line protocol: one line per series, window and archive with a field per aggregator and the step as a tag) or carbon (Graphite plaintext: <metric>.<aggregator>.<step>;tag=value... value start)." default:"jsonl" enum:"jsonl,opentsdb,influx,carbon" env:"ROLLUP_OUTPUT_FORMAT"`
+	OutputFormat              string        `help:"Rollup output: ${file_output_format_help}." default:"jsonl" enum:"${file_output_formats}" env:"ROLLUP_OUTPUT_FORMAT"`
 	InfluxStepTag             string        `name:"influx-step-tag" help:"With --output-format influx: the tag that carries the archive step (e.g. step=1m)." default:"step" env:"ROLLUP_INFLUX_STEP_TAG"`
 	CarbonNoStep              bool          `name:"carbon-no-step" help:"With --output-format carbon: leave the step out of the path (<metric>.<aggregator>), e.g. when each archive goes to its own Graphite." env:"ROLLUP_CARBON_NO_STEP"`
 	Shards                    int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`

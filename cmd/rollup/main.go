@@ -13,6 +13,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/rollupd/rollup/emit"
 	"github.com/rollupd/rollup/fastparse"
 )
 
@@ -97,10 +98,23 @@ func formatVars() kong.Vars {
 			textHelp = append(textHelp, f.Name+": "+f.Help)
 		}
 	}
+	var outAll, outFile, outHelp, outFileHelp []string
+	for _, f := range emit.OutputFormats {
+		outAll = append(outAll, f.Name)
+		outHelp = append(outHelp, f.Name+": "+f.Help)
+		if !f.KafkaOnly {
+			outFile = append(outFile, f.Name)
+			outFileHelp = append(outFileHelp, f.Name+": "+f.Help)
+		}
+	}
 	return kong.Vars{
-		"input_formats":          strings.Join(all, ","),
-		"input_formats_help":     strings.Join(help, "; "),
-		"text_input_formats":     strings.Join(text, ","),
-		"text_input_format_help": strings.Join(textHelp, "; "),
+		"output_formats":          strings.Join(outAll, ","),
+		"output_formats_help":     strings.Join(outHelp, "; "),
+		"file_output_formats":     strings.Join(outFile, ","),
+		"file_output_format_help": strings.Join(outFileHelp, "; "),
+		"input_formats":           strings.Join(all, ","),
+		"input_formats_help":      strings.Join(help, "; "),
+		"text_input_formats":      strings.Join(text, ","),
+		"text_input_format_help":  strings.Join(textHelp, "; "),
 	}
 }

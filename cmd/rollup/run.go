@@ -42,7 +42,7 @@ type runCmd struct {
 	OutputTopic               string        `help:"Topic the rollups go to (archives may override it with :topic=NAME). It must exist." default:"rollups" env:"ROLLUP_OUTPUT_TOPIC" placeholder:"NAME"`
 	CreateTopics              bool          `help:"Create the output topics that do not exist, with retention.ms set to the longest ttl= of their archives; warn about existing ones that keep rollups for less than that. Existing topics are never changed." env:"ROLLUP_CREATE_TOPICS"`
 	CreateTopicsPartitions    int32         `help:"Partitions of the topics --create-topics creates (series spread over them by hash)." default:"6" env:"ROLLUP_CREATE_TOPICS_PARTITIONS"`
-	OutputFormat              string        `help:"Rollup output: opentsdb (opentsdb-rpc-kafka Aggregate objects, a JSON array per record; avg and rollups OpenTSDB would reject are counted, not sent), jsonl (one JSON object per line, many lines per record) or influx (line protocol: one line per series, window and archive with a field per aggregator and the step as a tag; many lines per record), carbon (Graphite plaintext: <metric>.<aggregator>.<step>;tag=value... value start) or metrictank (Grafana metrictank kafka-mdm: each <metric>.<aggregator> a series with the step as its interval; its MetricData first, then its points in MetricPointArray records, partitioned by --metrictank-partition-scheme)." default:"opentsdb" enum:"opentsdb,jsonl,influx,carbon,metrictank" env:"ROLLUP_OUTPUT_FORMAT"`
+	OutputFormat              string        `help:"Rollup output: ${output_formats_help}." default:"opentsdb" enum:"${output_formats}" env:"ROLLUP_OUTPUT_FORMAT"`
 	InfluxStepTag             string        `name:"influx-step-tag" help:"With --output-format influx: the tag that carries the archive step (e.g. step=1m)." default:"step" env:"ROLLUP_INFLUX_STEP_TAG"`
 	CarbonNoStep              bool          `name:"carbon-no-step" help:"With --output-format carbon: leave the step out of the path (<metric>.<aggregator>), e.g. when each archive goes to its own Graphite." env:"ROLLUP_CARBON_NO_STEP"`
 	MetrictankOrg             uint32        `name:"metrictank-org" help:"With metrictank output: the org id of every series." default:"1" env:"ROLLUP_METRICTANK_ORG"`
@@ -105,7 +105,7 @@ type archiveRoute struct {
 }
 
 // outputFormats are the --output-format and format= choices.
-var outputFormats = []string{"opentsdb", "jsonl", "influx", "carbon", "metrictank"}
+var outputFormats = emit.OutputFormatNames(true)
 
 // parseArchiveRoute splits "STEP:AGGS[:topic=NAME][:format=NAME]" (the
 // options in any order); def gives what is not set.
