@@ -38,6 +38,10 @@ var _ Decoder = (*CarbonDecoder)(nil)
 // carbonSpace is the whitespace that separates carbon fields.
 var carbonSpace = newByteSet(" \t\v\f\r")
 
+// carbonPathSpecial are the bytes the path scan must look at: whitespace
+// (its end), ';' (tags) and the bytes a path may not hold (NUL, >= 0x80).
+var carbonPathSpecial = carbonSpace.union(newByteSet(";\x00")).union(byteRange(0x80, 0xff))
+
 // Reset starts decoding buf; every carbon line has a timestamp, so
 // defaultTime is unused.
 func (d *CarbonDecoder) Reset(buf []byte, _ int64) { d.reset(buf) }
@@ -87,15 +91,21 @@ func (d *CarbonDecoder) decodeLine(content []byte) {
 		ps++
 	}
 	pe, semi, bad := ps, -1, -1
+scan:
 	for ; pe < len(content); pe++ {
 		c := content[pe]
-		if carbonSpace[c] {
-			break
+		if !carbonPathSpecial[c] {
+			continue // one table look-up for the usual path byte
 		}
-		if c == ';' && semi < 0 {
-			semi = pe - ps
-		} else if (c == 0 || c >= 0x80) && bad < 0 {
-			bad = pe
+		switch {
+		case carbonSpace[c]:
+			break scan
+		case c == ';':
+			if semi < 0 {
+				semi = pe - ps
+			}
+		case bad < 0:
+			bad = pe // NUL or non-ASCII
 		}
 	}
 	vs, ve := carbonField(content, pe)
