@@ -78,6 +78,12 @@ type KafkaOutput struct {
 
 	partitions []atomic.Int32 // per topic; 0 until known
 
+	// bufs holds record buffers, which grow to about maxRec; the small
+	// ones (a metrictank MetricData each) go to bytebufferpool's default
+	// pool. One pool for both sizes calibrates to the small ones and
+	// drops the big: every record then allocated its buffer anew.
+	bufs bytebufferpool.Pool
+
 	records, bytes, errs, inflight atomic.Int64
 	latency                        Histogram
 
@@ -271,7 +277,7 @@ func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) i
 	r := &s.open[t][p]
 	f := &o.framing[t]
 	if r.buf == nil {
-		r.buf = bytebufferpool.Get()
+		r.buf = o.bufs.Get()
 		r.key, r.encoded, r.count = h, time.Now(), 0
 		r.buf.B = append(r.buf.B, f.Begin...)
 	}
@@ -284,7 +290,7 @@ func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) i
 	if len(r.buf.B) > o.maxRec && r.count > 0 {
 		// Over the cap: the record goes out without this window, which
 		// starts the next one.
-		next := bytebufferpool.Get()
+		next := o.bufs.Get()
 		next.B = append(append(next.B, f.Begin...), r.buf.B[mark:]...)
 		r.buf.B = r.buf.B[:mark]
 		s.produce(t, p, r)
@@ -316,7 +322,7 @@ func (s *KafkaSink) produce(t int, p int32, r *pendingRecord) {
 	*r = pendingRecord{}
 	f := &o.framing[t]
 	if len(buf.B) <= len(f.Begin) {
-		bytebufferpool.Put(buf) // everything in it was dropped
+		o.putBuf(buf) // everything in it was dropped
 		return
 	}
 	buf.B = append(buf.B[:len(buf.B)-len(f.Sep)], f.End...) // End replaces the last Sep
@@ -343,13 +349,22 @@ func (s *KafkaSink) produce(t int, p int32, r *pendingRecord) {
 	o.send(rec, buf, encoded)
 }
 
+// putBuf returns a record buffer to the pool of its size.
+func (o *KafkaOutput) putBuf(b *bytebufferpool.ByteBuffer) {
+	if cap(b.B) >= o.maxRec/2 {
+		o.bufs.Put(b)
+		return
+	}
+	bytebufferpool.Put(b)
+}
+
 // send hands one record to the client.
 func (o *KafkaOutput) send(rec *kgo.Record, buf *bytebufferpool.ByteBuffer, encoded time.Time) {
 	if o.deliver != nil {
 		o.deliver(rec.Topic, rec.Partition, rec.Value)
 		o.records.Add(1)
 		o.bytes.Add(int64(len(rec.Value)))
-		bytebufferpool.Put(buf)
+		o.putBuf(buf)
 		return
 	}
 	o.inflight.Add(1)
@@ -367,7 +382,7 @@ func (o *KafkaOutput) send(rec *kgo.Record, buf *bytebufferpool.ByteBuffer, enco
 			o.bytes.Add(int64(len(rec.Value)))
 			o.latency.Observe(time.Since(encoded))
 		}
-		bytebufferpool.Put(buf)
+		o.putBuf(buf)
 	})
 }
 

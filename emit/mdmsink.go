@@ -252,7 +252,7 @@ func (s *KafkaSink) windowMDM(archive, t int, w *Window, drops []uint64) int {
 			s.produce(t, ser.partition, r)
 		}
 		if r.buf == nil {
-			r.buf = bytebufferpool.Get()
+			r.buf = o.bufs.Get()
 			r.encoded, r.count = time.Now(), 0
 			if cap(r.buf.B) < o.maxRec {
 				// Full size at once: growing by doubling copied
