@@ -104,8 +104,10 @@ type PartitionState struct {
 
 	cur int64 // offset of the record being parsed (parser goroutine only)
 	// ids resolves the metrictank point ids of this partition, made when
-	// a decoder first needs it (parser goroutine; read at a snapshot).
-	ids *fastparse.MKeyIndex
+	// a decoder first needs it (parser goroutine; read at a snapshot);
+	// idCount and idRefused publish its size after each batch.
+	ids                *fastparse.MKeyIndex
+	idCount, idRefused atomic.Int64
 
 	// A partition restored from a checkpoint is pending until discovery
 	// finds it and adds it to the client at resume; detached while it is
@@ -124,6 +126,9 @@ type PartitionStats struct {
 	Lag       int64 // high watermark - Offset; -1 when unknown
 	Watermark int64 // Unix ns; math.MinInt64 before the first valid point
 	Records   int64
+	// IDs is the number of metrictank ids the partition's index holds,
+	// IDsRefused how many new ones it refused when full (metrictank input).
+	IDs, IDsRefused int64
 }
 
 // NewSource prepares a source for e. Run starts it.
@@ -332,6 +337,10 @@ func (p *parser) run() {
 		ps.hwm.Store(w.hwm)
 		ps.records.Add(int64(len(w.records)))
 		ps.watermark.Store(st.Watermark())
+		if ps.ids != nil {
+			ps.idCount.Store(int64(ps.ids.Len()))
+			ps.idRefused.Store(int64(ps.ids.Refused()))
+		}
 	}
 	st.Flush()
 }
@@ -614,7 +623,8 @@ func (s *Source) Partitions() []PartitionStats {
 	out := make([]PartitionStats, 0, len(parts))
 	for _, ps := range parts {
 		st := PartitionStats{Topic: ps.Topic, Partition: ps.Partition, Offset: ps.next.Load(),
-			Watermark: ps.watermark.Load(), Records: ps.records.Load(), Lag: -1}
+			Watermark: ps.watermark.Load(), Records: ps.records.Load(), Lag: -1,
+			IDs: ps.idCount.Load(), IDsRefused: ps.idRefused.Load()}
 		if hwm := ps.hwm.Load(); hwm >= 0 && st.Offset >= 0 {
 			st.Lag = max(0, hwm-st.Offset)
 		}

@@ -100,6 +100,15 @@ func (s *service) writeMetrics(w *pipeline.PromWriter) {
 	for _, p := range parts {
 		w.Sample("rollup_partition_watermark_seconds", nsToSeconds(p.Watermark), "topic", p.Topic, "partition", strconv.Itoa(int(p.Partition)))
 	}
+	var ids, refused int64
+	for _, p := range parts {
+		ids += p.IDs
+		refused += p.IDsRefused
+	}
+	w.Family("rollup_metrictank_ids", "Metrictank ids known from MetricData, summed over the input partitions (each partition keeps its own index).", "gauge")
+	w.Sample("rollup_metrictank_ids", float64(ids))
+	w.Family("rollup_metrictank_ids_refused_total", "New metrictank ids not remembered because a partition's index was full (--max-series); their MetricPoints count as unknown_id.", "counter")
+	w.Sample("rollup_metrictank_ids_refused_total", float64(refused))
 
 	st := s.output.Stats()
 	w.Family("rollup_output_records_total", "Output records acknowledged by the brokers.", "counter")

@@ -79,6 +79,11 @@ func TestRunMetrictankInput(t *testing.T) {
 	if n := svc.engine.Counters().Malformed[fastparse.ReasonUnknownID]; n != 1 {
 		t.Fatalf("unknown_id %d, want 1", n)
 	}
+	for _, p := range svc.source.Partitions() {
+		if want := int64(1 - p.Partition); p.IDs != want { // the MetricData went to partition 0
+			t.Fatalf("partition %d knows %d ids, want %d", p.Partition, p.IDs, want)
+		}
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
