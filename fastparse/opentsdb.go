@@ -85,19 +85,27 @@ func (d *OpenTSDBDecoder) Reset(buf []byte, _ int64) {
 	d.reset(buf)
 }
 
-// Next decodes the next non-blank line; false at the end of the buffer.
+// Next decodes the next non-empty line; false at the end of the buffer.
 func (d *OpenTSDBDecoder) Next() bool {
+	content, ok := d.nextContent()
+	if ok {
+		d.decodeLine(content)
+	}
+	return ok
+}
+
+// nextContent returns the next non-empty line without its line ending.
+func (d *OpenTSDBDecoder) nextContent() ([]byte, bool) {
 	for {
 		content, ok := d.next()
 		if !ok {
-			return false
+			return nil, false
 		}
 		if n := len(content); n > 0 && content[n-1] == '\r' {
 			content = content[:n-1]
 		}
 		if len(content) > 0 {
-			d.decodeLine(content)
-			return true
+			return content, true
 		}
 	}
 }

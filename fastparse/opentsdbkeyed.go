@@ -34,21 +34,13 @@ type KeyUser interface {
 // SetKey sets the metric of the next record's points.
 func (d *OpenTSDBKeyedDecoder) SetKey(key []byte) { d.key = key }
 
-// Next decodes the next non-blank line; false at the end of the buffer.
+// Next decodes the next non-empty line; false at the end of the buffer.
 func (d *OpenTSDBKeyedDecoder) Next() bool {
-	for {
-		content, ok := d.next()
-		if !ok {
-			return false
-		}
-		if n := len(content); n > 0 && content[n-1] == '\r' {
-			content = content[:n-1]
-		}
-		if len(bytes.TrimLeft(content, " ")) > 0 {
-			d.decodeKeyed(content)
-			return true
-		}
+	content, ok := d.nextContent()
+	if ok {
+		d.decodeKeyed(content)
 	}
+	return ok
 }
 
 func (d *OpenTSDBKeyedDecoder) decodeKeyed(content []byte) {

@@ -18,7 +18,7 @@ import (
 type aggregateCmd struct {
 	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...] (repeatable). STEP is a Go duration or Nd for days, a whole number of seconds; every step must be a multiple of the finest. Aggregators: sum, count, min, max, first, last, avg." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
 	Lateness                  time.Duration `help:"How far behind the newest point of the input a point may be and still count (e.g. 30s). Older points are counted as late and dropped." default:"0s" env:"ROLLUP_LATENESS"`
-	InputFormat               string        `help:"Format of the input: ${text_input_format_help}. OpenTSDB and carbon metric names are kept as they are. (metrictank and opentsdb-keyed records need Kafka's framing: use run.)" default:"influx" enum:"${text_input_formats}" env:"ROLLUP_INPUT_FORMAT"`
+	InputFormat               string        `help:"Format of the input: ${text_input_formats_help}. OpenTSDB and carbon metric names are kept as they are. (metrictank and opentsdb-keyed records need Kafka's framing: use run.)" default:"influx" enum:"${text_input_formats}" env:"ROLLUP_INPUT_FORMAT"`
 	Precision                 string        `help:"Unit of line-protocol timestamps: ns, us, ms or s (OpenTSDB timestamps are seconds or milliseconds by magnitude)." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`
 	InputOpenTSDBMaxTags      int           `name:"input-opentsdb-max-tags" help:"With --input-format opentsdb or opentsdb-keyed: most tags a put line may have (OpenTSDB's tsd.storage.max_tags)." default:"8" env:"ROLLUP_INPUT_OPENTSDB_MAX_TAGS"`
 	InputOpenTSDBSpecialChars string        `name:"input-opentsdb-special-chars" help:"With --input-format opentsdb or opentsdb-keyed: more characters allowed in metrics and tags (OpenTSDB's tsd.core.tag.allow_specialchars)." default:"" env:"ROLLUP_INPUT_OPENTSDB_SPECIAL_CHARS"`
@@ -26,7 +26,7 @@ type aggregateCmd struct {
 	DefaultTime               string        `help:"Time for lines without a timestamp, as Unix nanoseconds or RFC 3339 (default: the time the line is read)." env:"ROLLUP_DEFAULT_TIME" placeholder:"TIME"`
 	MetricSeparator           string        `help:"Joins measurement and field into the metric name." default:"_" env:"ROLLUP_METRIC_SEPARATOR"`
 	MaxFuture                 time.Duration `help:"Reject points more than this far ahead of the wall clock." default:"1h" env:"ROLLUP_MAX_FUTURE"`
-	OutputFormat              string        `help:"Rollup output: ${file_output_format_help}." default:"jsonl" enum:"${file_output_formats}" env:"ROLLUP_OUTPUT_FORMAT"`
+	OutputFormat              string        `help:"Rollup output: ${file_output_formats_help}." default:"jsonl" enum:"${file_output_formats}" env:"ROLLUP_OUTPUT_FORMAT"`
 	InfluxStepTag             string        `name:"influx-step-tag" help:"With --output-format influx: the tag that carries the archive step (e.g. step=1m)." default:"step" env:"ROLLUP_INFLUX_STEP_TAG"`
 	CarbonNoStep              bool          `name:"carbon-no-step" help:"With --output-format carbon: leave the step out of the path (<metric>.<aggregator>), e.g. when each archive goes to its own Graphite." env:"ROLLUP_CARBON_NO_STEP"`
 	Shards                    int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`

@@ -12,10 +12,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// TestKcatOpenTSDBKeyed: kcat (librdkafka) produces OpenTSDB puts keyed by
-// metric name (Conversant's framing: key = metric, value = the rest, in
-// either word order, one line or several); the rollups read back are exact.
-func TestKcatOpenTSDBKeyed(t *testing.T) {
+// kcatPath returns kcat's path, or skips the test where it is not
+// installed; under ROLLUP_REQUIRE_KCAT (CI) its absence is a failure.
+func kcatPath(t *testing.T) string {
+	t.Helper()
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
 		if os.Getenv("ROLLUP_REQUIRE_KCAT") != "" {
@@ -23,6 +23,32 @@ func TestKcatOpenTSDBKeyed(t *testing.T) {
 		}
 		t.Skip("kcat not installed (apt-get install kcat)")
 	}
+	return kcat
+}
+
+// kcatRead reads topic from the beginning with kcat, each record's value
+// as it is, until there is something or 20s pass; it returns what it read,
+// trimmed.
+func kcatRead(ctx context.Context, t *testing.T, kcat, broker, topic string) string {
+	t.Helper()
+	var got string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		out, err := exec.CommandContext(ctx, kcat, "-C", "-b", broker, "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%s").Output()
+		if err != nil {
+			t.Fatalf("kcat -C: %v", err)
+		}
+		if got = strings.TrimSpace(string(out)); got != "" {
+			break
+		}
+	}
+	return got
+}
+
+// TestKcatOpenTSDBKeyed: kcat (librdkafka) produces OpenTSDB puts keyed by
+// metric name (Conversant's framing: key = metric, value = the rest, in
+// either word order, one line or several); the rollups read back are exact.
+func TestKcatOpenTSDBKeyed(t *testing.T) {
+	kcat := kcatPath(t)
 	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "puts"), kfake.SeedTopics(1, "rollups"))
 	startService(t, "--brokers", addrs[0], "--topic", "puts", "--input-format", "opentsdb-keyed", "--output-format", "influx",
 		"--archive", "1m:sum,count", "--lateness", "1s", "--idle-timeout", "300ms", "--metrics-listen", "", "--metadata-interval", "200ms")
@@ -37,17 +63,7 @@ func TestKcatOpenTSDBKeyed(t *testing.T) {
 		t.Fatalf("kcat -P: %v\n%s", err, out)
 	}
 	want := fmt.Sprintf("sys.load,host=a,step=1m sum=9,count=3i %d000000000", w0)
-	var got string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		out, err := exec.CommandContext(ctx, kcat, "-C", "-b", addrs[0], "-t", "rollups", "-o", "beginning", "-e", "-q", "-f", "%s").Output()
-		if err != nil {
-			t.Fatalf("kcat -C: %v", err)
-		}
-		if got = strings.TrimSpace(string(out)); got != "" {
-			break
-		}
-	}
-	if got != want {
+	if got := kcatRead(ctx, t, kcat, addrs[0], "rollups"); got != want {
 		t.Fatalf("rollups read with kcat (the record without a key is counted, not aggregated):\n got %q\nwant %q", got, want)
 	}
 }

@@ -87,34 +87,31 @@ func run(args []string, std stdio) int {
 }
 
 // formatVars fills the ${...} of the format flags from the format lists, so
-// that --help, the enums and the decoders cannot disagree.
+// that --help, the enums and the decoders and encoders cannot disagree:
+// X is the names for enum:, X_help "name: help; ..." for help:.
 func formatVars() kong.Vars {
-	var all, text, help, textHelp []string
+	var in, text, out, file [][2]string
 	for _, f := range fastparse.InputFormats {
-		all = append(all, f.Name)
-		help = append(help, f.Name+": "+f.Help)
+		in = append(in, [2]string{f.Name, f.Help})
 		if !f.Records {
-			text = append(text, f.Name)
-			textHelp = append(textHelp, f.Name+": "+f.Help)
+			text = append(text, [2]string{f.Name, f.Help})
 		}
 	}
-	var outAll, outFile, outHelp, outFileHelp []string
 	for _, f := range emit.OutputFormats {
-		outAll = append(outAll, f.Name)
-		outHelp = append(outHelp, f.Name+": "+f.Help)
+		out = append(out, [2]string{f.Name, f.Help})
 		if !f.KafkaOnly {
-			outFile = append(outFile, f.Name)
-			outFileHelp = append(outFileHelp, f.Name+": "+f.Help)
+			file = append(file, [2]string{f.Name, f.Help})
 		}
 	}
-	return kong.Vars{
-		"output_formats":          strings.Join(outAll, ","),
-		"output_formats_help":     strings.Join(outHelp, "; "),
-		"file_output_formats":     strings.Join(outFile, ","),
-		"file_output_format_help": strings.Join(outFileHelp, "; "),
-		"input_formats":           strings.Join(all, ","),
-		"input_formats_help":      strings.Join(help, "; "),
-		"text_input_formats":      strings.Join(text, ","),
-		"text_input_format_help":  strings.Join(textHelp, "; "),
+	v := kong.Vars{}
+	for key, formats := range map[string][][2]string{"input_formats": in, "text_input_formats": text,
+		"output_formats": out, "file_output_formats": file} {
+		var names, help []string
+		for _, f := range formats {
+			names = append(names, f[0])
+			help = append(help, f[0]+": "+f[1])
+		}
+		v[key], v[key+"_help"] = strings.Join(names, ","), strings.Join(help, "; ")
 	}
+	return v
 }

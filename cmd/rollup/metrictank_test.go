@@ -160,13 +160,7 @@ func TestMetrictankRoundTrip(t *testing.T) {
 // one file each (a MetricData, then a MetricPointArray); the rollups read
 // back with kcat are exact.
 func TestKcatMetrictankInput(t *testing.T) {
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		if os.Getenv("ROLLUP_REQUIRE_KCAT") != "" {
-			t.Fatal("kcat not found and ROLLUP_REQUIRE_KCAT is set")
-		}
-		t.Skip("kcat not installed (apt-get install kcat)")
-	}
+	kcat := kcatPath(t)
 	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "mdm"), kfake.SeedTopics(1, "rollups"))
 	startService(t, "--brokers", addrs[0], "--topic", "mdm", "--input-format", "metrictank", "--output-format", "influx",
 		"--archive", "1m:sum,count", "--lateness", "1s", "--idle-timeout", "300ms", "--metrics-listen", "", "--metadata-interval", "200ms")
@@ -188,17 +182,7 @@ func TestKcatMetrictankInput(t *testing.T) {
 		t.Fatalf("kcat -P: %v\n%s", err, out)
 	}
 	want := fmt.Sprintf("sys.load,host=a,step=1m sum=9,count=3i %d000000000", w0)
-	var got string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		out, err := exec.CommandContext(ctx, kcat, "-C", "-b", addrs[0], "-t", "rollups", "-o", "beginning", "-e", "-q", "-f", "%s").Output()
-		if err != nil {
-			t.Fatalf("kcat -C: %v", err)
-		}
-		if got = strings.TrimSpace(string(out)); got != "" {
-			break
-		}
-	}
-	if got != want {
+	if got := kcatRead(ctx, t, kcat, addrs[0], "rollups"); got != want {
 		t.Fatalf("rollups read with kcat:\n got %q\nwant %q", got, want)
 	}
 }

@@ -194,13 +194,7 @@ func startService(t *testing.T, args ...string) *service {
 // Telegraf lines into the embedded broker and reads the OpenTSDB rollups
 // back. .ci/run installs kcat and sets ROLLUP_REQUIRE_KCAT=1.
 func TestKcatInterop(t *testing.T) {
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		if os.Getenv("ROLLUP_REQUIRE_KCAT") != "" {
-			t.Fatal("kcat not found and ROLLUP_REQUIRE_KCAT is set")
-		}
-		t.Skip("kcat not installed (apt-get install kcat)")
-	}
+	kcat := kcatPath(t)
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "telegraf"), kfake.SeedTopics(1, "rollups"))
 	if err != nil {
 		t.Fatal(err)
@@ -500,13 +494,7 @@ func TestCreateTopics(t *testing.T) {
 // Graphite lines (several in one record, and one per record) and reads the
 // rollups back as line protocol.
 func TestKcatInputFormats(t *testing.T) {
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		if os.Getenv("ROLLUP_REQUIRE_KCAT") != "" {
-			t.Fatal("kcat not found and ROLLUP_REQUIRE_KCAT is set")
-		}
-		t.Skip("kcat not installed (apt-get install kcat)")
-	}
+	kcat := kcatPath(t)
 	w0 := time.Now().Add(-time.Minute).Unix() / 60 * 60
 	for _, c := range []struct {
 		format string
@@ -540,19 +528,7 @@ func TestKcatInputFormats(t *testing.T) {
 				t.Fatalf("kcat -P: %v\n%s", err, out)
 			}
 			want := fmt.Sprintf("sys.load,host=a,step=1m sum=9,count=3i %d000000000", w0)
-			deadline := time.Now().Add(20 * time.Second)
-			var got string
-			for time.Now().Before(deadline) {
-				out, err := exec.CommandContext(ctx, kcat, "-C", "-b", broker, "-t", "rollups", "-o", "beginning", "-e", "-q", "-f", "%s").Output()
-				if err != nil {
-					t.Fatalf("kcat -C: %v", err)
-				}
-				if got = strings.TrimSpace(string(out)); got != "" {
-					break
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-			if got != want {
+			if got := kcatRead(ctx, t, kcat, broker, "rollups"); got != want {
 				t.Fatalf("rollups read with kcat:\n got %q\nwant %q", got, want)
 			}
 		})
