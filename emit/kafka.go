@@ -44,8 +44,8 @@ type KafkaConfig struct {
 	Metrictank MetrictankOptions
 	// Deliver, if set, takes each record instead of Client (which may then
 	// be nil), with Partitions as every topic's partition count (default
-	// 1): for benchmarks and tests of the encoding alone. value is reused
-	// once Deliver returns.
+	// 1): for benchmarks and tests of the encoding alone. The shards call
+	// it concurrently; value is reused once it returns.
 	Deliver    func(topic string, partition int32, value []byte)
 	Partitions int32
 }
