@@ -261,10 +261,8 @@ func (d *MdmDecoder) metricData(b []byte) {
 			return
 		}
 	}
-	if len(o) != 0 {
-		d.fail(len(b)-len(o), ReasonSyntax, "bytes after the MetricData map", nil)
-		return
-	}
+	// Bytes after the map are ignored, as metrictank's kafka-mdm input
+	// ignores what UnmarshalMsg leaves.
 	k, ok := parseMKey(id)
 	if !ok {
 		d.fail(0, ReasonSyntax, "MetricData Id is not <org>.<32 hex digits>, found", id)

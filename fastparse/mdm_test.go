@@ -247,8 +247,8 @@ func TestMdmBadRecords(t *testing.T) {
 		{"empty", nil, nil},
 		{"truncated MetricData", unhex(t, mdmExampleHex)[:100],
 			[]string{`error line 1:95: MetricData: msgpack value cut off or out of range for field "Unit" [syntax] at 94`}},
-		{"bytes after MetricData", append(unhex(t, mdmExampleHex), 0xc0),
-			[]string{"error line 1:143: bytes after the MetricData map [syntax] at 142"}},
+		{"bytes after MetricData (ignored, as metrictank does)", append(unhex(t, mdmExampleHex), 0xc0),
+			[]string{"some.metric,dc=x,host=a 1.5 1700000000000000000"}},
 		{"text", []byte("cpu,host=a usage=1 1\n"),
 			[]string{"error line 1:1: not a metrictank record: want a msgpack MetricData map or format byte 0x02, 0x03, 0x04 or 0x05 with its length [syntax] at 0"}},
 	}
