@@ -20,6 +20,7 @@ import (
 
 	"github.com/rollupd/rollup/benchmarks/gen"
 	"github.com/rollupd/rollup/emit"
+	"github.com/rollupd/rollup/fastparse"
 	"github.com/rollupd/rollup/internal/realhdfs"
 	"github.com/rollupd/rollup/internal/realkafka"
 	"github.com/rollupd/rollup/pipeline"
@@ -40,7 +41,8 @@ var chaosArchives = []string{"1m:sum,count,min,max,first,last", "5m:sum,count,la
 // ROLLUP_CHAOS_HDFS=1 keeps the checkpoints in a real HDFS instead of a
 // local directory. ROLLUP_CHAOS_KILLS sets the number of restarts (default 12, the CI
 // size; about 1 in 10 is a SIGTERM, the rest kills);
-// ROLLUP_CHAOS_SEED the seed.
+// ROLLUP_CHAOS_SEED the seed. ROLLUP_CHAOS_INPUT=metrictank sends the same
+// points as metrictank records.
 func TestChaosExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos test: not in -short")
@@ -81,6 +83,12 @@ func TestChaosExactlyOnce(t *testing.T) {
 		g.Advance()
 	}
 	want := offlineRollups(t, all, chaosArchives, 10*time.Second)
+	format := "influx"
+	if os.Getenv("ROLLUP_CHAOS_INPUT") == "metrictank" {
+		// The same points as metrictank records: the ids learnt from
+		// MetricData must survive every restart in the checkpoints.
+		format, recs = "metrictank", asMetrictank(t, recs)
+	}
 	produceDone := make(chan struct{})
 	var produceErr error
 	go func() {
@@ -102,7 +110,7 @@ func TestChaosExactlyOnce(t *testing.T) {
 	if os.Getenv("ROLLUP_CHAOS_HDFS") == "1" {
 		dir = "hdfs://" + realhdfs.Start(t).Addr() + "/rollup/chaos"
 	}
-	args := []string{"run", "--brokers", broker.Addr(), "--topic", "in", "--output-topic", "rollups", "--output-format", "jsonl",
+	args := []string{"run", "--brokers", broker.Addr(), "--topic", "in", "--input-format", format, "--output-topic", "rollups", "--output-format", "jsonl",
 		"--lateness", "10s", "--idle-timeout", "4s", "--checkpoint", dir, "--checkpoint-interval", "1s",
 		"--metrics-listen", "", "--metadata-interval", "200ms", "--parsers", "2", "--shards", "2", "--log-format", "json"}
 	for _, a := range chaosArchives {
@@ -355,4 +363,49 @@ func (c *child) wait(d time.Duration) int {
 func tail(s string, n int) string {
 	l := strings.Split(s, "\n")
 	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
+
+// asMetrictank turns records of line protocol into metrictank records with
+// the same points, partition by partition: a MetricData for each series
+// the first time its partition sees it (metric = measurement_field, as the
+// engine names it), then its points in one MetricPointArray per record.
+func asMetrictank(t *testing.T, recs []*kgo.Record) []*kgo.Record {
+	t.Helper()
+	seen := map[int32]map[string]bool{}
+	var out []*kgo.Record
+	var d fastparse.InfluxLines
+	for _, r := range recs {
+		if seen[r.Partition] == nil {
+			seen[r.Partition] = map[string]bool{}
+		}
+		arr := []byte{fastparse.MdmMetricPointArray, fastparse.MdmMetricPointNoOrg}
+		d.Reset(r.Value, 0)
+		for d.Next() {
+			if d.Err() != nil {
+				t.Fatal(d.Err())
+			}
+			for _, f := range d.Fields() {
+				v, ok := f.Number()
+				if !ok {
+					continue
+				}
+				md := emit.MetricData{OrgID: 1, Name: string(d.Measurement()) + "_" + string(f.Key), Interval: 10, Value: v,
+					Unit: "unknown", Time: d.Time() / 1e9, Mtype: "gauge"}
+				for _, tg := range d.Tags() {
+					md.Tags = append(md.Tags, string(tg.Key)+"="+string(tg.Value))
+				}
+				key := md.MetricKey()
+				if id := emit.MetricID(1, key); !seen[r.Partition][id] {
+					seen[r.Partition][id] = true
+					out = append(out, &kgo.Record{Topic: r.Topic, Partition: r.Partition, Value: emit.AppendMetricData(nil, &md, key)})
+					continue
+				}
+				arr = emit.AppendMetricPoint(arr, key, v, uint32(md.Time))
+			}
+		}
+		if len(arr) > 2 {
+			out = append(out, &kgo.Record{Topic: r.Topic, Partition: r.Partition, Value: arr})
+		}
+	}
+	return out
 }
