@@ -357,13 +357,13 @@ func TestMKeyIndexCheckpointRoundTrip(t *testing.T) {
 	if err := one.ReadIndex(append(single, single...), 4); err == nil || !strings.Contains(err.Error(), "listed twice") {
 		t.Fatalf("duplicate ids: %v", err)
 	}
-	e := newEntry([]byte("m"), []Tag{{[]byte("b"), []byte("1")}, {[]byte("a"), []byte("2")}}, 1)
+	def := appendDef(nil, []byte("m"), []Tag{{[]byte("b"), []byte("1")}, {[]byte("a"), []byte("2")}})
 	var bad []byte
 	bad = append(bad, make([]byte, 16)...)
 	bad = binary.LittleEndian.AppendUint32(bad, 1)
 	bad = binary.LittleEndian.AppendUint32(bad, 1)
-	bad = binary.LittleEndian.AppendUint32(bad, uint32(len(e.def)))
-	bad = append(bad, e.def...)
+	bad = binary.LittleEndian.AppendUint32(bad, uint32(len(def)))
+	bad = append(bad, def...)
 	if err := NewMKeyIndex(0, 0).ReadIndex(bad, 1); err == nil || !strings.Contains(err.Error(), "out of order") {
 		t.Fatalf("unsorted tags: %v", err)
 	}

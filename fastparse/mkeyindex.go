@@ -48,33 +48,31 @@ func (k MKey) key() idKey { return keyOf(k.Key[:], k.Org) }
 // that collide.
 type MKeyIndex struct {
 	maxIDs    int
-	ttl       int64      // seconds; <= 0: never forget
-	seed      [3]uint64  // random: a producer cannot choose colliding ids
-	slots     []mkeySlot // power-of-two length, at most half full
+	ttl       int64       // seconds; <= 0: never forget
+	seed      [3]uint64   // random: a producer cannot choose colliding ids
+	slots     []mkeyEntry // power-of-two length, at most half full
 	n         int
 	newest    int64 // newest time seen, Unix seconds
 	nextSweep int64
 	refused   uint64
 }
 
-type mkeySlot struct {
-	key idKey
-	e   *mkeyEntry // nil: empty
+// mkeyEntry is one id and its series, held in the table itself so that a
+// point's lookup touches one slot (72 bytes) and nothing else; name and
+// tags share one allocation. A slot with a nil name is empty.
+type mkeyEntry struct {
+	lo, hi    uint64 // the key (idKey)
+	org, last uint32 // last: newest point time seen, Unix seconds
+	name      []byte
+	tags      []Tag
 }
 
-// mkeyEntry is one id's series. def holds the name and tags in the layout
-// of a checkpoint entry (see AppendIndex); name and tags point into it.
-type mkeyEntry struct {
-	def  []byte
-	name []byte
-	tags []Tag
-	last uint32 // newest point time seen, Unix seconds
-}
+func (e *mkeyEntry) key() idKey { return idKey{e.lo, e.hi, e.org} }
 
 // NewMKeyIndex returns an empty index holding at most maxIDs ids (0: no
 // bound) and forgetting ids not seen for ttlSeconds (<= 0: never).
 func NewMKeyIndex(maxIDs int, ttlSeconds int64) *MKeyIndex {
-	x := &MKeyIndex{maxIDs: maxIDs, ttl: ttlSeconds, slots: make([]mkeySlot, 64)}
+	x := &MKeyIndex{maxIDs: maxIDs, ttl: ttlSeconds, slots: make([]mkeyEntry, 64)}
 	for i := range x.seed {
 		x.seed[i] = rand.Uint64() | 1
 	}
@@ -90,12 +88,12 @@ func (x *MKeyIndex) Len() int { return x.n }
 func (x *MKeyIndex) Refused() uint64 { return x.refused }
 
 // slot returns k's slot, or the empty slot where it would go.
-func (x *MKeyIndex) slot(k idKey) *mkeySlot {
+func (x *MKeyIndex) slot(k idKey) *mkeyEntry {
 	mask := uint64(len(x.slots) - 1)
 	i := x.hash(k) & mask
 	for {
 		s := &x.slots[i]
-		if s.e == nil || s.key == k {
+		if s.name == nil || s.lo == k.lo && s.hi == k.hi && s.org == k.org {
 			return s
 		}
 		i = (i + 1) & mask
@@ -113,30 +111,37 @@ func (x *MKeyIndex) hash(k idKey) uint64 {
 	return hi ^ lo
 }
 
-// lookup returns k's entry, or nil.
-func (x *MKeyIndex) lookup(k idKey) *mkeyEntry { return x.slot(k).e }
+// lookup returns k's entry, or nil. The pointer is good until the next
+// learn or Expire.
+func (x *MKeyIndex) lookup(k idKey) *mkeyEntry {
+	if s := x.slot(k); s.name != nil {
+		return s
+	}
+	return nil
+}
 
-// put stores e as k's entry.
-func (x *MKeyIndex) put(k idKey, e *mkeyEntry) {
+// put stores k's series (name, tags) seen at last, and returns its slot.
+func (x *MKeyIndex) put(k idKey, name []byte, tags []Tag, last uint32) *mkeyEntry {
 	s := x.slot(k)
-	if s.e == nil {
+	if s.name == nil {
 		if 2*(x.n+1) > len(x.slots) {
 			x.rebuild(2*len(x.slots), 0)
 			s = x.slot(k)
 		}
 		x.n++
 	}
-	*s = mkeySlot{k, e}
+	*s = mkeyEntry{lo: k.lo, hi: k.hi, org: k.org, last: last, name: name, tags: tags}
+	return s
 }
 
 // rebuild moves the entries last seen at or after keepFrom into a table
 // of size slots (a power of two).
 func (x *MKeyIndex) rebuild(size int, keepFrom int64) {
 	old := x.slots
-	x.slots, x.n = make([]mkeySlot, size), 0
-	for _, s := range old {
-		if s.e != nil && int64(s.e.last) >= keepFrom {
-			*x.slot(s.key) = s
+	x.slots, x.n = make([]mkeyEntry, size), 0
+	for i := range old {
+		if s := &old[i]; s.name != nil && int64(s.last) >= keepFrom {
+			*x.slot(s.key()) = *s
 			x.n++
 		}
 	}
@@ -155,12 +160,12 @@ func (x *MKeyIndex) learn(k idKey, name []byte, tags []Tag, t uint32) *mkeyEntry
 		x.refused++
 		return nil
 	}
-	ne := newEntry(name, tags, t)
-	if e != nil && e.last > ne.last {
-		ne.last = e.last
+	last := t
+	if e != nil {
+		last = max(last, e.last)
 	}
-	x.put(k, ne)
-	return ne
+	name, tags = copyDef(name, tags)
+	return x.put(k, name, tags, last)
 }
 
 // observe advances the index's clock to t (Unix seconds) unless t is past
@@ -184,8 +189,8 @@ func (x *MKeyIndex) observe(t, limit int64) {
 // rebuilds the table, shrinking it when most ids went.
 func (x *MKeyIndex) Expire(cutoff int64) {
 	keep := 0
-	for _, s := range x.slots {
-		if s.e != nil && int64(s.e.last) >= cutoff {
+	for i := range x.slots {
+		if s := &x.slots[i]; s.name != nil && int64(s.last) >= cutoff {
 			keep++
 		}
 	}
@@ -217,36 +222,47 @@ func (e *mkeyEntry) same(name []byte, tags []Tag) bool {
 	return true
 }
 
-// The definition layout: u16 name length, name, u16 tag count, then per
-// tag u16 key length, key, u16 value length, value (little-endian). The
-// decoder refuses longer names and tags, so every length fits.
+// The definition layout of a checkpoint entry: u16 name length, name, u16
+// tag count, then per tag u16 key length, key, u16 value length, value
+// (little-endian). The decoder refuses longer names and tags, so every
+// length fits.
 const maxDefPart = 1<<16 - 1
 
-func newEntry(name []byte, tags []Tag, t uint32) *mkeyEntry {
-	n := 4 + len(name)
+// appendDef appends the definition of name and tags.
+func appendDef(b, name []byte, tags []Tag) []byte {
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(name)))
+	b = append(b, name...)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(tags)))
 	for _, tg := range tags {
-		n += 4 + len(tg.Key) + len(tg.Value)
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(tg.Key)))
+		b = append(b, tg.Key...)
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(tg.Value)))
+		b = append(b, tg.Value...)
 	}
-	def := make([]byte, 0, n)
-	def = binary.LittleEndian.AppendUint16(def, uint16(len(name)))
-	def = append(def, name...)
-	def = binary.LittleEndian.AppendUint16(def, uint16(len(tags)))
-	for _, tg := range tags {
-		def = binary.LittleEndian.AppendUint16(def, uint16(len(tg.Key)))
-		def = append(def, tg.Key...)
-		def = binary.LittleEndian.AppendUint16(def, uint16(len(tg.Value)))
-		def = append(def, tg.Value...)
-	}
-	e := &mkeyEntry{last: t}
-	if err := e.setDef(def); err != nil {
-		panic("fastparse: mkey entry: " + err.Error()) // cannot happen: def was built above
-	}
-	return e
+	return b
 }
 
-// setDef points the entry at def, checking its layout.
-func (e *mkeyEntry) setDef(def []byte) error {
-	e.def = def
+// copyDef copies name and tags into memory of their own: one allocation
+// for the bytes, one for the tags.
+func copyDef(name []byte, tags []Tag) ([]byte, []Tag) {
+	n := len(name)
+	for _, tg := range tags {
+		n += len(tg.Key) + len(tg.Value)
+	}
+	buf := make([]byte, 0, n)
+	buf = append(buf, name...)
+	name = buf[:len(name):len(name)]
+	out := make([]Tag, len(tags))
+	for i, tg := range tags {
+		at := len(buf)
+		buf = append(append(buf, tg.Key...), tg.Value...)
+		out[i] = Tag{Key: buf[at : at+len(tg.Key) : at+len(tg.Key)], Value: buf[at+len(tg.Key) : len(buf) : len(buf)]}
+	}
+	return name, out
+}
+
+// parseDef reads a definition (see appendDef); name and tags alias def.
+func parseDef(def []byte) (name []byte, tags []Tag, err error) {
 	field := func(what string) ([]byte, error) {
 		if len(def) < 2 {
 			return nil, fmt.Errorf("%s length cut off", what)
@@ -255,35 +271,34 @@ func (e *mkeyEntry) setDef(def []byte) error {
 		if len(def)-2 < l {
 			return nil, fmt.Errorf("%s of %d bytes overruns the entry", what, l)
 		}
-		f := def[2 : 2+l]
+		f := def[2 : 2+l : 2+l]
 		def = def[2+l:]
 		return f, nil
 	}
-	var err error
-	if e.name, err = field("name"); err != nil {
-		return err
+	if name, err = field("name"); err != nil {
+		return nil, nil, err
 	}
 	if len(def) < 2 {
-		return errors.New("tag count cut off")
+		return nil, nil, errors.New("tag count cut off")
 	}
 	nt := int(binary.LittleEndian.Uint16(def))
 	def = def[2:]
 	if nt > len(def)/4 {
-		return fmt.Errorf("%d tags do not fit in %d bytes", nt, len(def))
+		return nil, nil, fmt.Errorf("%d tags do not fit in %d bytes", nt, len(def))
 	}
-	e.tags = make([]Tag, nt)
-	for i := range e.tags {
-		if e.tags[i].Key, err = field("tag key"); err != nil {
-			return err
+	tags = make([]Tag, nt)
+	for i := range tags {
+		if tags[i].Key, err = field("tag key"); err != nil {
+			return nil, nil, err
 		}
-		if e.tags[i].Value, err = field("tag value"); err != nil {
-			return err
+		if tags[i].Value, err = field("tag value"); err != nil {
+			return nil, nil, err
 		}
 	}
 	if len(def) != 0 {
-		return fmt.Errorf("%d bytes after the last tag", len(def))
+		return nil, nil, fmt.Errorf("%d bytes after the last tag", len(def))
 	}
-	return nil
+	return name, tags, nil
 }
 
 // mkeyRecordSize is the fixed part of an index entry in a checkpoint.
@@ -295,16 +310,18 @@ const mkeyRecordSize = 28
 // definition (u16 name length, name, u16 tag count, per tag u16 length
 // and key, u16 length and value), all little-endian.
 func (x *MKeyIndex) AppendIndex(b []byte) ([]byte, int) {
-	for _, s := range x.slots {
-		if s.e == nil {
+	for i := range x.slots {
+		s := &x.slots[i]
+		if s.name == nil {
 			continue
 		}
-		b = binary.LittleEndian.AppendUint64(b, s.key.lo)
-		b = binary.LittleEndian.AppendUint64(b, s.key.hi)
-		b = binary.LittleEndian.AppendUint32(b, s.key.org)
-		b = binary.LittleEndian.AppendUint32(b, s.e.last)
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(s.e.def)))
-		b = append(b, s.e.def...)
+		b = binary.LittleEndian.AppendUint64(b, s.lo)
+		b = binary.LittleEndian.AppendUint64(b, s.hi)
+		b = binary.LittleEndian.AppendUint32(b, s.org)
+		b = binary.LittleEndian.AppendUint32(b, s.last)
+		at := len(b)
+		b = appendDef(append(b, 0, 0, 0, 0), s.name, s.tags)
+		binary.LittleEndian.PutUint32(b[at:], uint32(len(b)-at-4))
 	}
 	return b, x.n
 }
@@ -325,18 +342,19 @@ func (x *MKeyIndex) ReadIndex(data []byte, count uint64) error {
 		if uint64(l) > uint64(len(data)) {
 			return fmt.Errorf("metrictank id %d: definition of %d bytes overruns the section", i, l)
 		}
-		e := &mkeyEntry{last: last}
-		if err := e.setDef(append([]byte(nil), data[:l]...)); err != nil {
+		name, tags, err := parseDef(append([]byte(nil), data[:l]...))
+		if err != nil {
 			return fmt.Errorf("metrictank id %d: %w", i, err)
 		}
 		data = data[l:]
+		e := mkeyEntry{name: name, tags: tags}
 		if err := e.check(); err != nil {
 			return fmt.Errorf("metrictank id %d: %w", i, err)
 		}
 		if x.lookup(k) != nil {
-			return fmt.Errorf("metrictank id %d.%x listed twice", k.org, data[:16])
+			return fmt.Errorf("metrictank id %d (org %d) listed twice", i, k.org)
 		}
-		x.put(k, e)
+		x.put(k, name, tags, last)
 		x.newest = max(x.newest, int64(last))
 	}
 	// A checkpoint section pads its payload to 8 bytes with zeros.
