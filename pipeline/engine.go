@@ -33,8 +33,14 @@ type Config struct {
 	// line protocol in Precision.
 	NewDecoder func() fastparse.Decoder
 	// DefaultTime, if non-zero, is the time of lines without a timestamp;
-	// otherwise they get Now at the time they are read.
-	DefaultTime time.Time
+	// otherwise they get their Kafka record's timestamp where
+	// DefaultTimeRecord is set and the record has one, else Now at the
+	// time they are read. The record's time is what a replay needs: a
+	// line stamped with the wall clock while a backlog is read moves its
+	// partition's watermark to now, and every older point after it is
+	// dropped as late.
+	DefaultTime       time.Time
+	DefaultTimeRecord bool
 	// Now is the wall clock. Default time.Now.
 	Now func() time.Time
 	// Encoder formats rollups for New; Separator is written after each one

@@ -29,7 +29,7 @@ func TestIdlePartitions(t *testing.T) {
 	feed := func(p *Partition, lines ...string) {
 		s.Use(p)
 		s.Active(clock.ns.Load())
-		s.FeedRecord([]byte(strings.Join(lines, "")), clock.ns.Load())
+		s.FeedRecord([]byte(strings.Join(lines, "")), clock.ns.Load(), 0)
 		s.Flush()
 	}
 	want := func(step string, wm int64) {
@@ -87,7 +87,7 @@ func TestIdleNeedsCaughtUpAndBrokers(t *testing.T) {
 	feed := func(p *Partition, behind bool, line string) {
 		s.Use(p)
 		s.Active(clock.ns.Load())
-		s.FeedRecord([]byte(line), clock.ns.Load())
+		s.FeedRecord([]byte(line), clock.ns.Load(), 0)
 		s.Behind(behind)
 		s.Flush()
 	}

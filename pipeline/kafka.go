@@ -328,7 +328,11 @@ func (p *parser) run() {
 			if keyed != nil {
 				keyed.SetKey(r.Key)
 			}
-			st.FeedRecord(r.Value, now)
+			var rt int64
+			if !r.Timestamp.IsZero() && r.Timestamp.UnixNano() > 0 {
+				rt = r.Timestamp.UnixNano()
+			}
+			st.FeedRecord(r.Value, now, rt)
 		}
 		next := w.records[len(w.records)-1].Offset + 1
 		st.Behind(w.hwm > next)

@@ -22,14 +22,16 @@ const batchesInFlight = 4
 // Stream (and its batches) for the many partitions it reads, switching
 // between them with Use.
 type Stream struct {
-	e       *Engine
-	dec     fastparse.Decoder
-	keys    shard.KeyBuilder
-	cur     *Partition
-	batches []*shard.Batch
-	free    []chan *shard.Batch
-	sep     []byte
-	c       Counters
+	e    *Engine
+	dec  fastparse.Decoder
+	keys shard.KeyBuilder
+	cur  *Partition
+	// recordTime is the timestamp of the record being fed (FeedRecord).
+	recordTime int64
+	batches    []*shard.Batch
+	free       []chan *shard.Batch
+	sep        []byte
+	c          Counters
 
 	// pub is the copy of c other goroutines read (under mu), refreshed
 	// at every Flush.
@@ -177,11 +179,15 @@ func (s *Stream) Feed(buf []byte, final bool) int {
 
 // FeedRecord decodes buf as one whole input of its own (a Kafka record
 // value: one line, as Telegraf frames them, or many), with now as the wall
-// time (Unix ns) for the future bound and for lines without a timestamp.
-// Error positions passed to OnMalformed are relative to buf.
-func (s *Stream) FeedRecord(buf []byte, now int64) {
+// time (Unix ns) for the future bound and recordTime as the record's
+// timestamp (Unix ns; 0: none) for lines without one (see
+// Config.DefaultTimeRecord). Error positions passed to OnMalformed are
+// relative to buf.
+func (s *Stream) FeedRecord(buf []byte, now, recordTime int64) {
 	s.baseLine, s.baseOffset, s.colBase = 1, 0, 0
+	s.recordTime = recordTime
 	s.feed(buf, true, now, false)
+	s.recordTime = 0
 }
 
 // Active records that the stream is delivering at wall time now (Unix ns),
@@ -213,8 +219,11 @@ func (s *Stream) Watermark() int64 { return s.cur.wm.Watermark() }
 func (s *Stream) feed(buf []byte, final bool, now int64, track bool) int {
 	cfg := &s.e.cfg
 	def := now
-	if !cfg.DefaultTime.IsZero() {
+	switch {
+	case !cfg.DefaultTime.IsZero():
 		def = cfg.DefaultTime.UnixNano()
+	case cfg.DefaultTimeRecord && s.recordTime > 0:
+		def = s.recordTime
 	}
 	maxTime := int64(math.MaxInt64)
 	if now < math.MaxInt64-int64(cfg.MaxFuture) {

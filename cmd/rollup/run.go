@@ -38,6 +38,7 @@ type runCmd struct {
 	InputOpenTSDBSpecialChars string        `name:"input-opentsdb-special-chars" help:"With --input-format opentsdb or opentsdb-keyed: more characters allowed in metrics and tags (OpenTSDB's tsd.core.tag.allow_specialchars)." default:"" env:"ROLLUP_INPUT_OPENTSDB_SPECIAL_CHARS"`
 	CarbonSchemas             string        `name:"carbon-schemas" help:"With --input-format carbon: a storage-schemas.conf, read as metrictank reads it (the first retention of the first matching pattern is a series' raw interval); a warning names every pattern whose raw interval is longer than the finest archive step." env:"ROLLUP_CARBON_SCHEMAS" placeholder:"FILE" type:"existingfile"`
 	Precision                 string        `help:"Unit of line-protocol timestamps: ns, us, ms or s (OpenTSDB timestamps are seconds or milliseconds by magnitude)." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`
+	DefaultTime               string        `name:"default-time" help:"Time of lines without a timestamp: record (their Kafka record's timestamp, so that a replay gives what live gave; now where the record has none), now (the time they are read), or a fixed time as Unix nanoseconds or RFC 3339." default:"record" env:"ROLLUP_DEFAULT_TIME" placeholder:"record|now|TIME"`
 	Start                     string        `help:"Where to start the partitions that exist at startup: earliest or latest. Partitions and topics found later always start at the earliest offset." default:"earliest" enum:"earliest,latest" env:"ROLLUP_START"`
 	OutputTopic               string        `help:"Topic the rollups go to (archives may override it with :topic=NAME). It must exist." default:"rollups" env:"ROLLUP_OUTPUT_TOPIC" placeholder:"NAME"`
 	CreateTopics              bool          `help:"Create the output topics that do not exist, with retention.ms set to the longest ttl= of their archives; warn about existing ones that keep rollups for less than that. Existing topics are never changed." env:"ROLLUP_CREATE_TOPICS"`
@@ -165,6 +166,17 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 		return nil, err
 	}
 	cfg.Precision = prec
+	switch r.DefaultTime {
+	case "record":
+		cfg.DefaultTimeRecord = true
+	case "now":
+	default:
+		t, err := parseTime(r.DefaultTime)
+		if err != nil {
+			return nil, fmt.Errorf("--default-time: %w (or record, or now)", err)
+		}
+		cfg.DefaultTime = t
+	}
 	decOpts := fastparse.DecoderOptions{Precision: prec, OpenTSDBMaxTags: r.InputOpenTSDBMaxTags, OpenTSDBSpecialChars: r.InputOpenTSDBSpecialChars,
 		MetrictankOrg: r.InputMetrictankOrg}
 	if _, err := fastparse.NewDecoder(r.InputFormat, decOpts); err != nil {

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestRunDefaultTimeRecord: in a backlog (ten-minute-old data read now),
+// a line without a timestamp takes its Kafka record's timestamp, so it
+// does not move its partition's watermark to the wall clock and drop every
+// later point as late (which --default-time now does: the old behaviour).
+func TestRunDefaultTimeRecord(t *testing.T) {
+	t0 := time.Now().Add(-10 * time.Minute).Truncate(time.Minute)
+	for _, c := range []struct {
+		mode     string
+		wantLate bool
+	}{{"record", false}, {"now", true}} {
+		t.Run(c.mode, func(t *testing.T) {
+			addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in", "rollups"))
+			var recs []*kgo.Record
+			for i := range 121 {
+				ts := t0.Add(time.Duration(i) * 5 * time.Second)
+				line := fmt.Sprintf("cpu,host=a idle=%d %d\n", i, ts.UnixNano())
+				if i == 60 {
+					line = fmt.Sprintf("cpu,host=a idle=%d\n", i) // as Telegraf never writes, but scripts do
+				}
+				recs = append(recs, &kgo.Record{Value: []byte(line), Timestamp: ts})
+			}
+			produce(t, addrs, "in", recs...)
+			svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--archive", "1m:sum,count",
+				"--lateness", "10s", "--idle-timeout", "1h", "--metrics-listen", "", "--metadata-interval", "200ms", "--default-time", c.mode)
+			waitRecords(t, svc, 121)
+			cnt := svc.engine.Counters()
+			if late := cnt.Late > 0; late != c.wantLate || cnt.Aggregated+cnt.Late != 121 {
+				t.Fatalf("--default-time %s: %d aggregated, %d late", c.mode, cnt.Aggregated, cnt.Late)
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
