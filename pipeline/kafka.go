@@ -71,7 +71,8 @@ type Source struct {
 	parts   map[topicPartition]*PartitionState
 	order   []*PartitionState // in discovery order, for stats
 	parsers []*parser
-	started bool // the first discovery has run
+	started bool           // the first discovery has run
+	topicRe *regexp.Regexp // TopicRegex, anchored (WholeName)
 
 	// dispatch is held while fetched records are handed to the parsers,
 	// and by Snapshot to keep them from being handed any more; stopped
@@ -131,6 +132,12 @@ type PartitionStats struct {
 	IDs, IDsRefused int64
 }
 
+// WholeName returns re anchored to match whole topic names only
+// (leftmost-first matching alone would miss "ab" for "a|ab").
+func WholeName(re *regexp.Regexp) *regexp.Regexp {
+	return regexp.MustCompile(`^(?:` + re.String() + `)$`)
+}
+
 // NewSource prepares a source for e. Run starts it.
 func NewSource(e *Engine, cfg SourceConfig) (*Source, error) {
 	if cfg.Client == nil {
@@ -165,6 +172,9 @@ func NewSource(e *Engine, cfg SourceConfig) (*Source, error) {
 		parts:     map[topicPartition]*PartitionState{},
 		malformed: NewThrottle(cfg.MalformedLogBurst, time.Second),
 		fetchErrs: NewThrottle(5, 10*time.Second),
+	}
+	if cfg.TopicRegex != nil {
+		s.topicRe = WholeName(cfg.TopicRegex)
 	}
 	for range cfg.Parsers {
 		p := &parser{src: s, in: make(chan work, 8), stream: e.NewRouter()}
@@ -435,10 +445,8 @@ func (s *Source) discover(ctx context.Context) error {
 			continue
 		}
 		name := *t.Topic
-		if re := s.cfg.TopicRegex; re != nil {
-			if loc := re.FindStringIndex(name); loc == nil || loc[0] != 0 || loc[1] != len(name) {
-				continue
-			}
+		if s.topicRe != nil && !s.topicRe.MatchString(name) {
+			continue
 		}
 		for _, pt := range t.Partitions {
 			tp := topicPartition{name, pt.Partition}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,5 +43,24 @@ func TestRunDefaultTimeRecord(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// An output topic that is also an input (named, or matched by the regex,
+// also where leftmost-first matching alone would miss it) is refused.
+func TestRunRefusesReadingItsOutput(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--topic", "telegraf,rollups"}, "output topic rollups is also an input topic (--topic)"},
+		{[]string{"--topic", "telegraf", "--archive", "1m:sum", "--archive", "1h:sum:topic=telegraf"}, "output topic telegraf is also an input topic"},
+		{[]string{"--topic-regex", "tele.*|roll|rollups"}, "output topic rollups matches --topic-regex tele.*|roll|rollups"},
+		{[]string{"--topic-regex", "in.*", "--checkpoint", t.TempDir(), "--marker-topic", "input-commits"}, "--marker-topic input-commits is also an input or output topic"},
+	} {
+		code, _, errOut := runCLI(t, "", append([]string{"run", "--dry-run", "--brokers", "127.0.0.1:1"}, c.args...)...)
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d: %s", c.args, code, errOut)
+		}
 	}
 }

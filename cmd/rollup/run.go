@@ -237,6 +237,16 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 		}
 		rc.topicRegex = re
 	}
+	// A service that reads its own output counts every rollup again, and
+	// again: refuse it.
+	for _, t := range rc.topics {
+		if slices.Contains(rc.inTopics, t) {
+			return nil, fmt.Errorf("output topic %s is also an input topic (--topic): the service would read its own rollups", t)
+		}
+		if rc.topicRegex != nil && pipeline.WholeName(rc.topicRegex).MatchString(t) {
+			return nil, fmt.Errorf("output topic %s matches --topic-regex %s: the service would read its own rollups", t, r.TopicRegex)
+		}
+	}
 	if len(r.Brokers) == 0 {
 		return nil, errors.New("no --brokers")
 	}
@@ -322,7 +332,8 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 			if r.MarkerTopic == "" {
 				return nil, errors.New("--marker-topic is empty")
 			}
-			if slices.Contains(rc.inTopics, r.MarkerTopic) || slices.Contains(rc.topics, r.MarkerTopic) {
+			if slices.Contains(rc.inTopics, r.MarkerTopic) || slices.Contains(rc.topics, r.MarkerTopic) ||
+				rc.topicRegex != nil && pipeline.WholeName(rc.topicRegex).MatchString(r.MarkerTopic) {
 				return nil, fmt.Errorf("--marker-topic %s is also an input or output topic", r.MarkerTopic)
 			}
 		}
