@@ -33,6 +33,12 @@ const (
 	// ReasonUnknownID: a metrictank MetricPoint of an id that no
 	// MetricData on its partition has described (see MdmDecoder).
 	ReasonUnknownID // "unknown_id"
+	// ReasonTooManyFields: a line with more fields than the pipeline
+	// allows (one line must not create unbounded series).
+	ReasonTooManyFields // "too_many_fields"
+	// ReasonRecordTooLarge: a Kafka record larger than the pipeline's
+	// line limit, skipped whole.
+	ReasonRecordTooLarge // "record_too_large"
 )
 
 // AllReasons lists every Reason, for pre-creating metric series.
@@ -44,16 +50,20 @@ var AllReasons = []Reason{
 	ReasonEncoding,
 	ReasonUnknownFormat,
 	ReasonUnknownID,
+	ReasonTooManyFields,
+	ReasonRecordTooLarge,
 }
 
 var reasonNames = [...]string{
-	ReasonSyntax:        "syntax",
-	ReasonDuplicateTag:  "duplicate_tag",
-	ReasonValueRange:    "value_out_of_range",
-	ReasonTimestamp:     "bad_timestamp",
-	ReasonEncoding:      "invalid_encoding",
-	ReasonUnknownFormat: "unknown_format",
-	ReasonUnknownID:     "unknown_id",
+	ReasonSyntax:         "syntax",
+	ReasonDuplicateTag:   "duplicate_tag",
+	ReasonValueRange:     "value_out_of_range",
+	ReasonTimestamp:      "bad_timestamp",
+	ReasonEncoding:       "invalid_encoding",
+	ReasonUnknownFormat:  "unknown_format",
+	ReasonUnknownID:      "unknown_id",
+	ReasonTooManyFields:  "too_many_fields",
+	ReasonRecordTooLarge: "record_too_large",
 }
 
 // String returns the snake_case label value of r.
@@ -95,6 +105,12 @@ const (
 	foundNone = -1
 	foundEOF  = -2
 )
+
+// NewParseError returns an error of a line that decoded but breaks a rule
+// of its user (a limit): no input is quoted.
+func NewParseError(line, col, offset int, r Reason, msg string) ParseError {
+	return ParseError{Line: line, Col: col, Offset: offset, Reason: r, Msg: msg, found: foundNone}
+}
 
 // Error formats the error as, for example,
 //

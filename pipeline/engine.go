@@ -67,8 +67,12 @@ type Config struct {
 	// 1.4 GB of batches on 32 cores, this 88 MB.
 	BatchPoints int
 	// MaxLineBytes bounds how much of an unterminated line is carried
-	// between chunks. Default 16 MiB.
+	// between chunks, and the size of a Kafka record. Default 16 MiB.
 	MaxLineBytes int
+	// MaxFieldsPerLine: a line with more fields is skipped and counted
+	// (fastparse.ReasonTooManyFields), so that one line cannot create
+	// unbounded series. Default 1000.
+	MaxFieldsPerLine int
 }
 
 // Validate checks the configuration and fills defaults.
@@ -110,6 +114,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLineBytes == 0 {
 		c.MaxLineBytes = 16 << 20
+	}
+	if c.MaxFieldsPerLine == 0 {
+		c.MaxFieldsPerLine = 1000
+	}
+	if c.MaxFieldsPerLine < 0 {
+		return fmt.Errorf("max fields per line %d is negative", c.MaxFieldsPerLine)
 	}
 	if c.NewDecoder == nil {
 		prec := c.Precision

@@ -477,6 +477,21 @@ func TestMaxSeries(t *testing.T) {
 	}
 }
 
+// TestMaxSeriesBelowShards: a limit below the shard count still limits
+// (each shard's share is rounded up to 1, not down to "no limit").
+func TestMaxSeriesBelowShards(t *testing.T) {
+	cfg := testConfig(t, 4, 0, "10s:count")
+	cfg.MaxSeries = 1
+	var in strings.Builder
+	for s := range 40 {
+		fmt.Fprintf(&in, "m,s=%d v=1 1700000000000000000\n", s)
+	}
+	_, c := run(t, cfg, strings.NewReader(in.String()))
+	if c.Series < 1 || c.Series > 4 || c.SeriesLimit != 40-c.Series {
+		t.Fatalf("limit 1 on 4 shards: %d series live, %d refused", c.Series, c.SeriesLimit)
+	}
+}
+
 // TestDefaultBatchPoints: batches shrink as shards grow, so that batch
 // memory (streams x shards x batches) stays bounded on many cores.
 func TestDefaultBatchPoints(t *testing.T) {

@@ -185,6 +185,11 @@ func (s *Stream) Feed(buf []byte, final bool) int {
 // relative to buf.
 func (s *Stream) FeedRecord(buf []byte, now, recordTime int64) {
 	s.baseLine, s.baseOffset, s.colBase = 1, 0, 0
+	if len(buf) > s.e.cfg.MaxLineBytes {
+		pe := fastparse.NewParseError(1, 1, 0, fastparse.ReasonRecordTooLarge, "record larger than the 16 MiB line limit: skipped whole")
+		s.malformed(&pe)
+		return
+	}
 	s.recordTime = recordTime
 	s.feed(buf, true, now, false)
 	s.recordTime = 0
@@ -242,6 +247,13 @@ func (s *Stream) feed(buf []byte, final bool, now int64, track bool) int {
 		}
 		if err := d.Err(); err != nil {
 			held, hasHeld, heldStart = *err, true, d.LineOffset()
+			continue
+		}
+		if len(d.Fields()) > cfg.MaxFieldsPerLine {
+			off := d.LineOffset()
+			pe := fastparse.NewParseError(1+bytes.Count(buf[:off], []byte("\n")), 1, off, fastparse.ReasonTooManyFields,
+				"line has more fields than --max-fields-per-line: skipped")
+			s.malformed(&pe)
 			continue
 		}
 		s.c.Lines++

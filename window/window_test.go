@@ -181,6 +181,31 @@ func TestExpiry(t *testing.T) {
 	}
 }
 
+// A TTL below the coarsest step must not delete a series whose data sits
+// in an open coarse window: it is deleted only after that window closed
+// (and the TTL passed).
+func TestExpiryKeepsOpenCoarseWindows(t *testing.T) {
+	c := mustConfig(t, 0, "10s:sum", "1h:sum")
+	c.SeriesTTL = 30 * time.Second
+	s := NewStore(c)
+	r := &recorder{}
+	var deleted []uint32
+	del := func(i uint32) { deleted = append(deleted, i) }
+	s.SeriesAdded(0)
+	s.SeriesAdded(1)
+	s.Add(0, 0, 7) // series 0: one point, then silence
+	for ts := int64(10); ts <= 3700; ts += 10 {
+		s.Add(1, ts*sec, 1)
+		s.Advance(ts*sec, r, del)
+		if ts < 3600 && len(deleted) > 0 {
+			t.Fatalf("series deleted at %ds while its 1h window [0,3600) is open", ts)
+		}
+	}
+	if !slices.Equal(deleted, []uint32{0}) {
+		t.Fatalf("deleted %v after the 1h window closed and the TTL passed, want [0]", deleted)
+	}
+}
+
 func TestParseArchiveAndValidate(t *testing.T) {
 	good := map[string]int64{"10s": 10, "1m": 60, "1h30m": 5400, "1d": 86400, "1d12h": 129600, "90s": 90}
 	for in, want := range good {

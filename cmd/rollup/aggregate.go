@@ -32,6 +32,7 @@ type aggregateCmd struct {
 	Shards                    int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`
 	SeriesTTL                 time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
 	MaxSeries                 int           `help:"Most live series; points of new series beyond it are counted and dropped (0: no limit)." default:"0" env:"ROLLUP_MAX_SERIES"`
+	MaxFieldsPerLine          int           `name:"max-fields-per-line" help:"A line with more fields is skipped and counted (rollup_lines_malformed_total{reason=\"too_many_fields\"}): one line must not create unbounded series." default:"1000" env:"ROLLUP_MAX_FIELDS_PER_LINE"`
 
 	Files []string `arg:"" optional:"" help:"Line-protocol files, read in order as one stream (stdin when none)." type:"existingfile"`
 }
@@ -75,6 +76,7 @@ func (a *aggregateCmd) config() (pipeline.Config, error) {
 	}
 	cfg.Shards = a.Shards
 	cfg.MaxSeries = a.MaxSeries
+	cfg.MaxFieldsPerLine = a.MaxFieldsPerLine
 	enc, err := emit.NewEncoder(a.OutputFormat, emit.Options{InfluxStepTag: a.InfluxStepTag, CarbonNoStep: a.CarbonNoStep})
 	if err != nil {
 		return cfg, err

@@ -64,3 +64,19 @@ func TestRunRefusesReadingItsOutput(t *testing.T) {
 		}
 	}
 }
+
+// aggregate applies --max-series and --max-fields-per-line as run does.
+func TestAggregateLimits(t *testing.T) {
+	var in strings.Builder
+	for s := range 5 {
+		fmt.Fprintf(&in, "m,s=%d v=1 1700000000000000000\n", s)
+	}
+	in.WriteString("w a=1,b=2,c=3 1700000000000000000\n")
+	code, out, errOut := runCLI(t, in.String(), "aggregate", "--archive", "1m:count", "--max-series", "2", "--shards", "1", "--max-fields-per-line", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := len(sortedLines(out)); n != 2 || !strings.Contains(errOut, "dropped_series_limit=3") || !strings.Contains(errOut, "malformed_too_many_fields=1") {
+		t.Fatalf("%d rollups; summary: %s", n, errOut)
+	}
+}

@@ -59,6 +59,7 @@ type runCmd struct {
 	SeriesTTL                 time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
 	Shards                    int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`
 	MaxSeries                 int           `help:"Most live series (about 300 bytes each plus 64 per open window); points of new series beyond it are counted (rollup_points_dropped_total{reason=\"series_limit\"}) and dropped, known series keep working. 0: no limit." default:"10000000" env:"ROLLUP_MAX_SERIES"`
+	MaxFieldsPerLine          int           `name:"max-fields-per-line" help:"A line with more fields is skipped and counted (rollup_lines_malformed_total{reason=\"too_many_fields\"}): one line must not create unbounded series." default:"1000" env:"ROLLUP_MAX_FIELDS_PER_LINE"`
 	Parsers                   int           `help:"Parser goroutines, each reading a fixed group of partitions (default: GOMAXPROCS)." default:"0" env:"ROLLUP_PARSERS"`
 	MetadataInterval          time.Duration `help:"How often to look for new partitions and topics (and output partition counts)." default:"5s" env:"ROLLUP_METADATA_INTERVAL"`
 	ProduceBufferBytes        int           `help:"Most output bytes buffered while the brokers are slow or down; when full, reading pauses (nothing is dropped)." default:"268435456" env:"ROLLUP_PRODUCE_BUFFER_BYTES"`
@@ -212,6 +213,7 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	cfg.IdleTimeout = r.IdleTimeout
 	cfg.Shards = r.Shards
 	cfg.MaxSeries = r.MaxSeries
+	cfg.MaxFieldsPerLine = r.MaxFieldsPerLine
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
