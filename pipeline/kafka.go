@@ -73,6 +73,9 @@ type Source struct {
 	parsers []*parser
 	started bool           // the first discovery has run
 	topicRe *regexp.Regexp // TopicRegex, anchored (WholeName)
+	// unapplied counts records fetched and handed to the parsers but not
+	// applied yet.
+	unapplied atomic.Int64
 
 	// dispatch is held while fetched records are handed to the parsers,
 	// and by Snapshot to keep them from being handed any more; stopped
@@ -296,6 +299,7 @@ func (s *Source) Run(ctx context.Context) error {
 				s.log.Error("records for an unregistered partition", "topic", fp.Topic, "partition", fp.Partition)
 				return
 			}
+			s.unapplied.Add(int64(len(fp.Records)))
 			s.parsers[ps.parser].in <- work{part: ps, records: fp.Records, hwm: fp.HighWatermark}
 		})
 		s.dispatch.Unlock()
@@ -350,6 +354,7 @@ func (p *parser) run() {
 		ps.next.Store(next)
 		ps.hwm.Store(w.hwm)
 		ps.records.Add(int64(len(w.records)))
+		p.src.unapplied.Add(-int64(len(w.records)))
 		ps.watermark.Store(st.Watermark())
 		if ps.ids != nil {
 			ps.idCount.Store(int64(ps.ids.Len()))
@@ -644,6 +649,9 @@ func (s *Source) Partitions() []PartitionStats {
 	}
 	return out
 }
+
+// Unapplied returns the number of records fetched but not applied yet.
+func (s *Source) Unapplied() int64 { return s.unapplied.Load() }
 
 // MalformedSuppressed returns and resets the count of malformed-line log
 // messages the throttle held back.

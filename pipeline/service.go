@@ -39,8 +39,10 @@ type ServiceConfig struct {
 	MetadataInterval time.Duration
 	// Checkpoint, if not nil, makes the state durable.
 	Checkpoint *CheckpointSettings
-	// ShutdownTimeout bounds the whole shutdown.
-	ShutdownTimeout time.Duration
+	// ShutdownTimeout bounds the whole shutdown; ShutdownReserve of it is
+	// kept for the caller's own cleanup after Wait (closing the Kafka
+	// clients).
+	ShutdownTimeout, ShutdownReserve time.Duration
 	// FlushOnExit emits the open windows at shutdown (partial rollups):
 	// for the demo; a service keeps them for the checkpoint.
 	FlushOnExit bool
@@ -143,6 +145,9 @@ func StartService(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		return nil, errors.New("service: shutdown timeout must be positive")
+	}
+	if cfg.ShutdownReserve < 0 || cfg.ShutdownReserve >= cfg.ShutdownTimeout {
+		return nil, errors.New("service: the shutdown reserve must be below the shutdown timeout")
 	}
 	if cfg.MetadataInterval <= 0 {
 		cfg.MetadataInterval = 5 * time.Second
@@ -396,15 +401,22 @@ func (s *Service) Wait(ctx context.Context) error {
 		return s.stopAfterFatal(err)
 	}
 	timeout := s.cfg.ShutdownTimeout
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(timeout - s.cfg.ShutdownReserve)
 	s.log.Info("shutting down: stopping fetches", "timeout", timeout)
 	s.notify("STOPPING=1")
+	// Whatever happens below, the totals go to the log.
+	defer func() {
+		st := s.Output.Stats()
+		c := s.Engine.Counters()
+		s.log.Info("stopped", "uptime", time.Since(s.Started).Round(time.Second), "summary", c.Summary(),
+			"produce_errors", st.Errors, "malformed_messages_suppressed", s.Source.MalformedSuppressed())
+	}()
 	t0 := time.Now()
 	s.stopSrc()
 	select {
 	case <-s.srcDone:
 	case <-time.After(time.Until(deadline)):
-		return fmt.Errorf("shutdown: fetched records not applied within %s", timeout)
+		return s.stuck("fetched records not applied", timeout)
 	}
 	s.log.Info("fetched records applied", "took", time.Since(t0).Round(time.Millisecond))
 	s.stopCkpt()
@@ -440,8 +452,7 @@ func (s *Service) Wait(ctx context.Context) error {
 			s.log.Error("engine stop", "error", err)
 		}
 	case <-time.After(time.Until(deadline)):
-		return fmt.Errorf("shutdown: shards still waiting on the output after %s (%d records in flight; are the brokers reachable?)",
-			timeout, s.Output.Stats().InFlight)
+		return s.stuck("shards not stopped", timeout)
 	}
 	flushCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -453,9 +464,6 @@ func (s *Service) Wait(ctx context.Context) error {
 	} else {
 		s.log.Info("output flushed", "took", time.Since(t0).Round(time.Millisecond), "records", st.Records)
 	}
-	c := s.Engine.Counters()
-	s.log.Info("stopped", "uptime", time.Since(s.Started).Round(time.Second), "summary", c.Summary(),
-		"produce_errors", st.Errors, "malformed_messages_suppressed", s.Source.MalformedSuppressed())
 	if err != nil {
 		return fmt.Errorf("shutdown: %d output records not acknowledged within the shutdown timeout %s (their rollups may be lost): %w", st.InFlight, timeout, err)
 	}
@@ -463,6 +471,26 @@ func (s *Service) Wait(ctx context.Context) error {
 		return errors.New("shutdown: the final checkpoint was not written (see the log); the next start resumes from the previous one")
 	}
 	return nil
+}
+
+// stuck reports a shutdown that ran out of time at step what: it names the
+// likely cause (an output the brokers do not acknowledge holds the shards,
+// and they the parsers), and counts and logs what is left undone.
+func (s *Service) stuck(what string, timeout time.Duration) error {
+	st := s.Output.Stats()
+	unapplied := s.Source.Unapplied()
+	fate := "lost: without --checkpoint only --start earliest reads them again, with the whole topic"
+	if s.Checkpointer != nil {
+		fate = "read again from the last checkpoint at the next start"
+	}
+	s.log.Error("shutdown timed out: work left undone", "step", what, "timeout", timeout,
+		"fetched_records_not_applied", unapplied, "their_fate", fate,
+		"output_records_unacknowledged", st.InFlight, "output_records_failed", st.Errors)
+	if st.InFlight > 0 {
+		return fmt.Errorf("shutdown: %s within %s: the output is blocked (%d records not acknowledged; are the brokers reachable?); %d fetched records not applied, %s",
+			what, timeout, st.InFlight, unapplied, fate)
+	}
+	return fmt.Errorf("shutdown: %s within %s; %d fetched records not applied, %s", what, timeout, unapplied, fate)
 }
 
 // stopAfterFatal stops a service whose transaction failed: nothing more is

@@ -1,13 +1,20 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kong"
+
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestRunDefaultTimeRecord: in a backlog (ten-minute-old data read now),
@@ -79,4 +86,100 @@ func TestAggregateLimits(t *testing.T) {
 	if n := len(sortedLines(out)); n != 2 || !strings.Contains(errOut, "dropped_series_limit=3") || !strings.Contains(errOut, "malformed_too_many_fields=1") {
 		t.Fatalf("%d rollups; summary: %s", n, errOut)
 	}
+}
+
+// TestRunShutdownOutputBlocked: the brokers stop acknowledging the output
+// (produce requests go unanswered) while the output buffer is full, so the
+// shards block producing and the parsers behind them; the shutdown still
+// ends within --shutdown-timeout, names the output as the cause, counts
+// what it could not apply and logs the summary.
+func TestRunShutdownOutputBlocked(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "rollups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Many series over many windows: far more output than the buffer.
+	t0 := time.Now().Add(-time.Hour).Unix()
+	var recs []*kgo.Record
+	for s := range 200 {
+		var b []byte
+		for i := range 50 {
+			b = fmt.Appendf(b, "m,h=h%d v=%d %d000000000\n", s, i, t0+int64(i))
+		}
+		recs = append(recs, &kgo.Record{Value: b})
+	}
+	produce(t, c.ListenAddrs(), "in", recs...)
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		return nil, nil, true // never answered
+	})
+
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	var cl cli
+	parser, err := kong.New(&cl, kong.Name("rollup"), formatVars())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parser.Parse([]string{"run", "--brokers", c.ListenAddrs()[0], "--topic", "in", "--archive", "1s:sum,count,min,max",
+		"--lateness", "0s", "--idle-timeout", "1h", "--metrics-listen", "", "--shutdown-timeout", "2s", "--metadata-interval", "200ms",
+		"--output-record-bytes", "1024", "--produce-buffer-bytes", "4096", "--output-format", "jsonl"}); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := cl.Run.config(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan *service, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, log, &cl.Run, rc, ready) }()
+	var svc *service
+	select {
+	case svc = <-ready:
+	case err := <-done:
+		t.Fatalf("serve ended before it was ready: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("service not ready within 20s")
+	}
+	waitFor(t, 10*time.Second, "the first rollups", func() bool { return svc.engine.Counters().Rollups > 0 })
+	time.Sleep(time.Second) // the shards fill the buffer and block
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		took := time.Since(start)
+		t.Logf("stopped in %s: %v", took.Round(time.Millisecond), err)
+		if took > 2500*time.Millisecond {
+			t.Errorf("shutdown took %s with --shutdown-timeout 2s", took.Round(time.Millisecond))
+		}
+		if err == nil || !strings.Contains(err.Error(), "the output is blocked") || !strings.Contains(err.Error(), "fetched records not applied, lost") {
+			t.Errorf("error does not name the output as the cause and count what was not applied: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve still running 15s after the stop with a 2s shutdown timeout")
+	}
+	if l := logs.String(); !strings.Contains(l, "msg=stopped") || !strings.Contains(l, "fetched_records_not_applied=") {
+		t.Errorf("no final summary or count of what was left in the log:\n%s", tail(l, 10))
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

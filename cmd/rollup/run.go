@@ -414,7 +414,11 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	if err != nil {
 		return fmt.Errorf("cannot create Kafka producer: %w", err)
 	}
-	defer producer.Close()
+	// The clients close after the service stopped, within what is left of
+	// --shutdown-timeout (closeReserve is kept back for it).
+	closeReserve := min(time.Second, r.ShutdownTimeout/5)
+	var closeBy time.Time
+	defer closeWithin(producer, &closeBy, log)
 	consumer, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(r.Brokers...),
 		kgo.ClientID("rollup"),
@@ -426,7 +430,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	if err != nil {
 		return fmt.Errorf("cannot create Kafka consumer: %w", err)
 	}
-	defer consumer.Close()
+	defer closeWithin(consumer, &closeBy, log)
 
 	cfg := pipeline.ServiceConfig{
 		Engine: rc.engine,
@@ -437,7 +441,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 			Options:    emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep},
 			Topics:     rc.topics, RecordBytes: r.OutputRecordBytes, MaxHeldBytes: r.ProduceBufferBytes},
 		Producer: producer, Consumer: consumer, Brokers: r.Brokers, CreateTopics: createTopicSpecs(r, rc),
-		MetadataInterval: r.MetadataInterval, ShutdownTimeout: r.ShutdownTimeout, FlushOnExit: rc.flushOnExit,
+		MetadataInterval: r.MetadataInterval, ShutdownTimeout: r.ShutdownTimeout, ShutdownReserve: closeReserve, FlushOnExit: rc.flushOnExit,
 		Log: log, Notify: func(state string) { sdNotify(state) },
 	}
 	if r.Checkpoint != "" {
@@ -482,7 +486,29 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	if iv, ok := sdWatchdogInterval(); ok {
 		go svc.watchdog(ctx, log, iv)
 	}
-	return ps.Wait(ctx)
+	err = ps.Wait(ctx)
+	closeBy = time.Now().Add(closeReserve)
+	return err
+}
+
+// closeWithin closes a Kafka client, waiting for it until *by at most
+// (a client whose broker is gone can take long to close; past the
+// shutdown timeout the process exits without it).
+func closeWithin(cl *kgo.Client, by *time.Time, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		cl.Close()
+		close(done)
+	}()
+	if by.IsZero() { // not shutting down: a start that failed
+		<-done
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Until(*by)):
+		log.Warn("Kafka client still closing at the shutdown timeout; not waiting for it")
+	}
 }
 
 // createTopicSpecs lists the output topics for --create-topics (nil

@@ -279,6 +279,16 @@ func TestKcatInterop(t *testing.T) {
 	}
 }
 
+// waitFor polls cond until it holds, failing the test after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %s waiting for %s", d, what)
+		}
+	}
+}
+
 // TestDemo runs the README's first command for a few seconds: every point
 // generated is aggregated and the tables come back from Kafka.
 func TestDemo(t *testing.T) {
@@ -329,7 +339,15 @@ func TestRunShutdownBrokerGone(t *testing.T) {
 	ready := make(chan *service, 1)
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, log, &cl.Run, rc, ready) }()
-	svc := <-ready
+	var svc *service
+	select {
+	case svc = <-ready:
+	case err := <-done:
+		t.Fatalf("serve ended before it was ready: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("service not ready within 20s")
+	}
+	defer cancel()
 	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("in"))
 	if err != nil {
 		t.Fatal(err)
@@ -341,20 +359,20 @@ func TestRunShutdownBrokerGone(t *testing.T) {
 	if err := prod.ProduceSync(pctx, &kgo.Record{Value: fmt.Appendf(nil, "m,h=a v=1 %d000000000\n", now)}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	for svc.engine.Counters().Points == 0 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "the point to be read", func() bool { return svc.engine.Counters().Points > 0 })
 	c.Close() // the broker is gone; then idleness lets the wall clock close the window
-	for svc.engine.Counters().Rollups == 0 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "the window to close", func() bool { return svc.engine.Counters().Rollups > 0 })
 	start := time.Now()
 	cancel()
 	select {
 	case err := <-done:
-		t.Logf("stopped in %s: %v", time.Since(start).Round(time.Millisecond), err)
+		took := time.Since(start)
+		t.Logf("stopped in %s: %v", took.Round(time.Millisecond), err)
 		if err == nil || !strings.Contains(err.Error(), "shutdown") {
 			t.Errorf("the rollup that could not be delivered is not reported: %v", err)
+		}
+		if took > 3*time.Second {
+			t.Errorf("shutdown took %s with --shutdown-timeout 2s", took.Round(time.Millisecond))
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve still running 10s after the stop with a 2s shutdown timeout")
