@@ -145,7 +145,7 @@ type Engine struct {
 	partitions []*Partition
 	watermark  int64 // global: min of partition watermarks
 	closed     bool
-	noIdle     bool // SuspendIdle
+	noIdle     IdleSuspension // SuspendIdle: the reasons on
 
 	wmRead  atomic.Int64     // copy of watermark
 	spare   []*shardSnapshot // buffers of the last released snapshot (under mu)
@@ -195,7 +195,7 @@ func (e *Engine) publish(now int64) {
 	active := 0
 	newest := int64(math.MinInt64) // highest watermark of an idle stream
 	idle := int64(e.cfg.IdleTimeout)
-	if e.noIdle {
+	if e.noIdle != 0 {
 		idle = 0
 	}
 	for _, p := range e.partitions {
@@ -226,21 +226,39 @@ func (e *Engine) publish(now int64) {
 
 // SuspendIdle, while on, treats every partition as active: when the
 // brokers cannot be reached, silence says nothing about a partition, and
-// the wall clock must not close windows over records not yet read.
+// the wall clock must not close windows over records not yet read. Each
+// reason (a bit: the metadata requests failing, the fetches going
+// unanswered) is turned on and off on its own; idleness resumes once none
+// is on.
 //
-// Turning it off starts every partition's idle period afresh, so that
-// what producers buffered during the outage can arrive first.
-func (e *Engine) SuspendIdle(on bool) {
+// Resuming starts every partition's idle period afresh, so that what
+// producers buffered during the outage can arrive first.
+func (e *Engine) SuspendIdle(reason IdleSuspension, on bool) {
 	now := e.cfg.Now().UnixNano()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.noIdle && !on {
+	was := e.noIdle
+	if on {
+		e.noIdle |= reason
+	} else {
+		e.noIdle &^= reason
+	}
+	if was != 0 && e.noIdle == 0 {
 		for _, p := range e.partitions {
 			p.lastActive = max(p.lastActive, now)
 		}
 	}
-	e.noIdle = on
 }
+
+// IdleSuspension is a reason to suspend idleness (see SuspendIdle).
+type IdleSuspension uint8
+
+// The reasons idleness is suspended.
+const (
+	SuspendMetadata IdleSuspension = 1 << iota // metadata requests fail
+	SuspendFetch                               // fetch requests go unanswered
+	SuspendTest                                // for tests
+)
 
 // Tick re-evaluates which streams are idle and advances the watermark if
 // that lets it move. Call it periodically (a fraction of IdleTimeout)

@@ -49,6 +49,12 @@ type SourceConfig struct {
 	// MalformedLogBurst bounds the malformed-line log messages per second
 	// (the rest are counted and summarized). Default 10.
 	MalformedLogBurst int
+	// Health, if set, is the consumer's FetchHealth hook: while no fetch
+	// has been answered for FetchStall, idleness is suspended, so an
+	// outage is noticed within FetchStall plus the idle check period
+	// (IdleCheck).
+	Health     *FetchHealth
+	FetchStall time.Duration
 	// Decoders gives the decoder of topics whose format is not the
 	// engine's (Config.NewDecoder): topic -> constructor.
 	Decoders map[string]func() fastparse.Decoder
@@ -248,13 +254,16 @@ func (s *Source) Run(ctx context.Context) error {
 		bgWG.Add(1)
 		go func() {
 			defer bgWG.Done()
-			tick := time.NewTicker(min(idle/4, time.Second))
+			tick := time.NewTicker(IdleCheck(idle))
 			defer tick.Stop()
+			started := time.Now()
+			stalled := false
 			for {
 				select {
 				case <-bg.Done():
 					return
 				case <-tick.C:
+					stalled = s.checkFetches(started, stalled)
 					s.e.Tick()
 				}
 			}
@@ -381,6 +390,36 @@ func (p *parser) decoder(topic string) fastparse.Decoder {
 	return d
 }
 
+// IdleCheck is how often idleness is evaluated for an idle timeout.
+func IdleCheck(idle time.Duration) time.Duration { return min(idle/4, time.Second) }
+
+// checkFetches suspends idleness while no fetch has been answered for
+// FetchStall (the brokers stall or refuse), and resumes it when fetches
+// are answered again; it returns whether they are stalled now.
+func (s *Source) checkFetches(started time.Time, was bool) bool {
+	if s.cfg.Health == nil || s.cfg.FetchStall <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	fetching := len(s.order) > 0
+	s.mu.Unlock()
+	last := s.cfg.Health.LastAnswer()
+	if last.Before(started) {
+		last = started
+	}
+	stalled := fetching && time.Since(last) > s.cfg.FetchStall
+	if stalled != was {
+		s.e.SuspendIdle(SuspendFetch, stalled)
+		if stalled {
+			s.log.Warn("no fetch answered: idleness suspended until the brokers answer again (is the broker reachable?)",
+				"since", last.Format(time.RFC3339Nano), "fetch_stall", s.cfg.FetchStall)
+		} else {
+			s.log.Info("fetches answered again: idleness resumes")
+		}
+	}
+	return stalled
+}
+
 // discoverLoop looks for new topics and partitions every MetadataInterval.
 func (s *Source) discoverLoop(ctx context.Context) {
 	failures := 0
@@ -395,7 +434,7 @@ func (s *Source) discoverLoop(ctx context.Context) {
 				// a silent partition may just be one we cannot read.
 				// A transient failure only delays idleness until
 				// the next successful request.
-				s.e.SuspendIdle(true)
+				s.e.SuspendIdle(SuspendMetadata, true)
 			}
 			// Say so at the first failure, then every 10th: the client
 			// logs each connection attempt itself.
@@ -406,7 +445,7 @@ func (s *Source) discoverLoop(ctx context.Context) {
 		} else if failures > 0 {
 			s.log.Info("topic metadata readable again", "after_failures", failures)
 			failures = 0
-			s.e.SuspendIdle(false)
+			s.e.SuspendIdle(SuspendMetadata, false)
 		}
 		wait := s.cfg.MetadataInterval
 		if failures > 0 {

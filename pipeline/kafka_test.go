@@ -466,7 +466,7 @@ func TestKafkaOutageSuspendsIdle(t *testing.T) {
 	r := startRig(t, c1, cfg, SourceConfig{Topics: []string{"in"}})
 	r.produce("in", 0, "m v=1 1700000001000000000\n")
 	waitFor(t, "point read", func() bool { return r.e.Counters().Points == 1 })
-	suspended := func() bool { r.e.mu.Lock(); defer r.e.mu.Unlock(); return r.e.noIdle }
+	suspended := func() bool { r.e.mu.Lock(); defer r.e.mu.Unlock(); return r.e.noIdle != 0 }
 	c1.Close()
 	waitFor(t, "idleness suspended", suspended)
 	clock.add(time.Hour)

@@ -275,7 +275,7 @@ func checkpointRestart(t *testing.T, loc, delivery string) {
 	// Second run: restores, reads the rest; idleness then closes the
 	// last windows.
 	produce(recs[half:])
-	svc, stop = serveUntil(t, append(common, "--idle-timeout", "2s")...)
+	svc, stop = serveUntil(t, append(common, "--idle-timeout", "2s", "--fetch-max-wait", "200ms")...)
 	waitRead(svc, int64(len(recs)-half))
 	if st := svc.ckpt.Stats(); st.Restore <= 0 || st.Epoch < 2 {
 		t.Fatalf("restore not recorded: %+v", st)
@@ -408,7 +408,7 @@ func firstDiffLines(got, want []string) string {
 func TestRunOpenTSDBInput(t *testing.T) {
 	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "puts"), kfake.SeedTopics(1, "rollups"))
 	svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "puts", "--input-format", "opentsdb", "--output-format", "jsonl",
-		"--archive", "1m:sum,count", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
+		"--archive", "1m:sum,count", "--lateness", "0s", "--idle-timeout", "1s", "--fetch-max-wait", "100ms", "--metrics-listen", "", "--metadata-interval", "200ms")
 	produce(t, addrs, "puts", &kgo.Record{Value: []byte("put sys.cpu.user 1700000000 42.5 host=web01 dc=lga")},
 		&kgo.Record{Value: []byte("put sys.cpu.user 1700000030000 7 dc=lga host=web01\r\nput sys.cpu.user 1700000031 x host=web01\n")})
 	want := []string{
@@ -433,7 +433,7 @@ func TestRunOpenTSDBInput(t *testing.T) {
 func TestRunInfluxOutput(t *testing.T) {
 	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "rollups"))
 	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "influx", "--influx-step-tag", "res",
-		"--archive", "1m:sum,count", "--archive", "5m:max", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
+		"--archive", "1m:sum,count", "--archive", "5m:max", "--lateness", "0s", "--idle-timeout", "1s", "--fetch-max-wait", "100ms", "--metrics-listen", "", "--metadata-interval", "200ms")
 	produce(t, addrs, "in", &kgo.Record{Value: []byte("cpu,host=a idle=1 1700000000000000000\ncpu,host=a idle=3.5 1700000010000000000\n")})
 	want := []string{
 		"cpu_idle,host=a,res=1m sum=4.5,count=2i 1699999980000000000",
@@ -453,7 +453,7 @@ func TestRunInfluxOutput(t *testing.T) {
 func TestRunTopicFormats(t *testing.T) {
 	addrs := kfakeAddrs(t, kfake.SeedTopics(2, "tele", "puts"), kfake.SeedTopics(1, "rollups"))
 	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "tele", "--topic", "puts:opentsdb", "--output-format", "jsonl",
-		"--archive", "1m:sum", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms", "--parsers", "1")
+		"--archive", "1m:sum", "--lateness", "0s", "--idle-timeout", "1s", "--fetch-max-wait", "100ms", "--metrics-listen", "", "--metadata-interval", "200ms", "--parsers", "1")
 	produce(t, addrs, "tele",
 		&kgo.Record{Partition: 0, Value: []byte("cpu,host=a idle=2 1700000000000000000\n")},
 		&kgo.Record{Topic: "puts", Partition: 1, Value: []byte("put sys.load 1700000000 5 host=b\n")},
@@ -477,7 +477,7 @@ func TestRunTopicFormats(t *testing.T) {
 func TestRunAutoFormat(t *testing.T) {
 	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in", "rollups"))
 	svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--input-format", "auto", "--output-format", "jsonl",
-		"--archive", "1m:sum", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
+		"--archive", "1m:sum", "--lateness", "0s", "--idle-timeout", "1s", "--fetch-max-wait", "100ms", "--metrics-listen", "", "--metadata-interval", "200ms")
 	produce(t, addrs, "in", &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\n")},
 		&kgo.Record{Value: []byte("put sys.load 1700000000 5 host=b\n")},
 		&kgo.Record{Value: []byte("disk.used;host=c 7 1700000000\n")},
@@ -505,7 +505,7 @@ func TestRunAutoFormat(t *testing.T) {
 func TestRunMetrictankOutput(t *testing.T) {
 	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(3, "rollups"))
 	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "metrictank", "--archive", "1m:sum",
-		"--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
+		"--lateness", "0s", "--idle-timeout", "1s", "--fetch-max-wait", "100ms", "--metrics-listen", "", "--metadata-interval", "200ms")
 	produce(t, addrs, "in", &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\ncpu,host=a idle=3 1700000070000000000\n")})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -51,7 +51,7 @@ func TestKcatOpenTSDBKeyed(t *testing.T) {
 	kcat := kcatPath(t)
 	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "puts"), kfake.SeedTopics(1, "rollups"))
 	startService(t, "--brokers", addrs[0], "--topic", "puts", "--input-format", "opentsdb-keyed", "--output-format", "influx",
-		"--archive", "1m:sum,count", "--lateness", "1s", "--idle-timeout", "300ms", "--metrics-listen", "", "--metadata-interval", "200ms")
+		"--archive", "1m:sum,count", "--lateness", "1s", "--idle-timeout", "300ms", "--fetch-max-wait", "50ms", "--metrics-listen", "", "--metadata-interval", "200ms")
 	w0 := time.Now().Add(-time.Minute).Unix() / 60 * 60
 	// -K '#' splits key from value, -D '|' separates records.
 	in := fmt.Sprintf("sys.load#%d 1 host=a\n%d host=a 3|sys.load#%d000 5 host=a|#%d 9 host=a", w0, w0+10, w0+20, w0+30)

@@ -71,7 +71,7 @@ func TestRunTLSAndSASL(t *testing.T) {
 	broker := c.ListenAddrs()[0]
 	t.Setenv("ROLLUP_SASL_PASSWORD", "s3cret")
 	startService(t, "--brokers", broker, "--topic", "in", "--archive", "10s:sum,count", "--output-format", "jsonl",
-		"--lateness", "0s", "--idle-timeout", "300ms", "--metrics-listen", "", "--metadata-interval", "200ms",
+		"--lateness", "0s", "--idle-timeout", "300ms", "--fetch-max-wait", "50ms", "--metrics-listen", "", "--metadata-interval", "200ms",
 		"--tls-ca", caFile, "--sasl-mechanism", "scram-sha-256", "--sasl-user", "rollup")
 
 	sec := kafkaSecurity{TLSCA: caFile, SASLMechanism: "scram-sha-256", SASLUser: "rollup", SASLPassword: "s3cret"}

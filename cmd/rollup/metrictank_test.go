@@ -51,7 +51,7 @@ func TestRunMetrictankInput(t *testing.T) {
 	addrs := kfakeAddrs(t, kfake.SeedTopics(2, "mdm"), kfake.SeedTopics(1, "rollups"))
 	dir := t.TempDir()
 	args := []string{"--brokers", addrs[0], "--topic", "mdm", "--input-format", "metrictank", "--output-format", "jsonl",
-		"--archive", "1m:sum,count", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms",
+		"--archive", "1m:sum,count", "--lateness", "0s", "--idle-timeout", "1s", "--fetch-max-wait", "100ms", "--metrics-listen", "", "--metadata-interval", "200ms",
 		"--checkpoint", dir, "--checkpoint-interval", "300ms"}
 	// Ten minutes ahead: the idle clock (now) cannot close its windows,
 	// so the first run leaves them open in its checkpoint.
@@ -125,7 +125,7 @@ func TestMetrictankRoundTrip(t *testing.T) {
 	// The first service's last windows close when it goes idle (1s);
 	// the second must not go idle (and close them) before they arrive.
 	_, stopA := serveUntil(t, append([]string{"--topic", "in", "--output-topic", "mdm", "--output-format", "metrictank",
-		"--metrictank-partition-scheme", "bySeriesWithTags", "--archive", "1m:sum,max", "--idle-timeout", "1s"}, common...)...)
+		"--metrictank-partition-scheme", "bySeriesWithTags", "--archive", "1m:sum,max", "--idle-timeout", "1s", "--fetch-max-wait", "100ms"}, common...)...)
 	_, stopB := serveUntil(t, append([]string{"--topic", "mdm", "--input-format", "metrictank", "--output-format", "jsonl",
 		"--archive", "1m:sum,count", "--idle-timeout", "4s"}, common...)...)
 	produce(t, addrs, "in", &kgo.Record{Value: []byte(
@@ -163,7 +163,7 @@ func TestKcatMetrictankInput(t *testing.T) {
 	kcat := kcatPath(t)
 	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "mdm"), kfake.SeedTopics(1, "rollups"))
 	startService(t, "--brokers", addrs[0], "--topic", "mdm", "--input-format", "metrictank", "--output-format", "influx",
-		"--archive", "1m:sum,count", "--lateness", "1s", "--idle-timeout", "300ms", "--metrics-listen", "", "--metadata-interval", "200ms")
+		"--archive", "1m:sum,count", "--lateness", "1s", "--idle-timeout", "300ms", "--fetch-max-wait", "50ms", "--metrics-listen", "", "--metadata-interval", "200ms")
 	w0 := time.Now().Add(-time.Minute).Unix() / 60 * 60
 	md := emit.MetricData{OrgID: 1, Name: "sys.load", Interval: 10, Value: 1, Unit: "unknown", Time: w0, Mtype: "gauge", Tags: []string{"host=a"}}
 	key := md.MetricKey()

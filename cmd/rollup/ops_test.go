@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,4 +184,51 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestRunOutageKeepsWindowsOpen: the broker stops answering fetches (its
+// metadata still answers) for three idle timeouts; the service notices
+// from the unanswered fetches before the partition would count as idle,
+// so the wall clock does not close the window, and the point produced
+// during the outage is aggregated when it arrives, not dropped as
+// closed_early.
+func TestRunOutageKeepsWindowsOpen(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "rollups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addrs := c.ListenAddrs()
+	var stalled atomic.Bool
+	var refused atomic.Int32
+	c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !stalled.Load() {
+			return nil, nil, false
+		}
+		refused.Add(1)
+		return nil, errors.New("stalled"), true // the connection drops
+	})
+	svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--archive", "1m:sum,count",
+		"--lateness", "0s", "--idle-timeout", "1s", "--fetch-max-wait", "100ms", "--metrics-listen", "", "--metadata-interval", "200ms")
+	w := time.Now().Add(-2*time.Minute).Unix() / 60 * 60
+	produce(t, addrs, "in", &kgo.Record{Value: fmt.Appendf(nil, "m,h=a v=1 %d000000000\n", w+1)})
+	waitFor(t, 10*time.Second, "the first point", func() bool { return svc.engine.Counters().Points == 1 })
+	stalled.Store(true)
+	// Once a fetch was refused, none in flight can carry the next point.
+	waitFor(t, 10*time.Second, "a refused fetch", func() bool { return refused.Load() > 0 })
+	produce(t, addrs, "in", &kgo.Record{Value: fmt.Appendf(nil, "m,h=a v=2 %d000000000\n", w+2)})
+	time.Sleep(3 * time.Second)
+	stalled.Store(false)
+	want := []string{
+		fmt.Sprintf(`{"metric":"m_v","tags":{"h":"a"},"step":"1m","start":%d,"aggregator":"count","value":2}`, w),
+		fmt.Sprintf(`{"metric":"m_v","tags":{"h":"a"},"step":"1m","start":%d,"aggregator":"sum","value":3}`, w),
+	}
+	got := consumeLines(t, addrs, "rollups", len(want))
+	if strings.Join(got, "\n") != strings.Join(want, "\n") || svc.engine.Counters().ClosedEarly != 0 {
+		t.Fatalf("closed early: %d; got\n%s\nwant\n%s", svc.engine.Counters().ClosedEarly, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -54,6 +54,7 @@ type runCmd struct {
 	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME][:format=NAME][:ttl=DURATION] (repeatable). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic, format= writes it in its own format instead of --output-format (one format per topic); ttl= is how long its store keeps it (with --create-topics, the topic's retention)." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
 	Lateness                  time.Duration `help:"How far behind its partition's newest point a point may be and still count. Later points are counted as late and dropped." default:"30s" env:"ROLLUP_LATENESS"`
 	IdleTimeout               time.Duration `help:"A partition that delivers nothing for this long stops holding back the watermark; when all are idle, the wall clock closes windows (minus --lateness). 0 disables." default:"1m" env:"ROLLUP_IDLE_TIMEOUT"`
+	FetchMaxWait              time.Duration `name:"fetch-max-wait" help:"How long a broker may hold a fetch that has no records (Kafka's fetch.max.wait.ms). A broker that answers no fetch for 4 times this is taken to be unreachable, and no partition counts as idle meanwhile; --idle-timeout must leave room for that." default:"500ms" env:"ROLLUP_FETCH_MAX_WAIT"`
 	MaxFuture                 time.Duration `help:"Reject points more than this far ahead of the wall clock, so one bad clock cannot close everyone's windows." default:"1h" env:"ROLLUP_MAX_FUTURE"`
 	MetricSeparator           string        `help:"Joins measurement and field into the metric name." default:"_" env:"ROLLUP_METRIC_SEPARATOR"`
 	SeriesTTL                 time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
@@ -87,6 +88,7 @@ type runConfig struct {
 	topicRegex  *regexp.Regexp
 	kafkaFormat string
 	inTopics    []string                            // input topic names
+	fetchHealth *pipeline.FetchHealth               // the consumer's fetch answers
 	decoders    map[string]func() fastparse.Decoder // topics with a format of their own
 	formats     []string                            // output format per archive
 	ttls        []int64                             // ttl per archive, seconds (0: not set)
@@ -149,7 +151,7 @@ func parseArchiveRoute(spec string, def archiveRoute) (window.Archive, archiveRo
 }
 
 func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
-	rc := &runConfig{kafkaFormat: r.OutputFormat}
+	rc := &runConfig{kafkaFormat: r.OutputFormat, fetchHealth: &pipeline.FetchHealth{}}
 	cfg := &rc.engine
 	routeOf := map[string]archiveRoute{}
 	for _, spec := range r.Archive {
@@ -211,6 +213,18 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	}
 	cfg.MaxFuture = r.MaxFuture
 	cfg.IdleTimeout = r.IdleTimeout
+	if r.FetchMaxWait < 10*time.Millisecond {
+		return nil, errors.New("--fetch-max-wait must be at least 10ms")
+	}
+	if idle := r.IdleTimeout; idle > 0 {
+		// An outage must be noticed before a partition it silences
+		// counts as idle: after 4 fetch waits without an answer, at
+		// the next idle check.
+		if notice := fetchStall(r) + pipeline.IdleCheck(idle); idle <= notice {
+			return nil, fmt.Errorf("--idle-timeout %s cannot be honoured: a broker outage is noticed only after %s without a fetch answer (4 x --fetch-max-wait %s) plus the idle check (%s); give more than %s, or lower --fetch-max-wait",
+				idle, fetchStall(r), r.FetchMaxWait, pipeline.IdleCheck(idle), notice)
+		}
+	}
 	cfg.Shards = r.Shards
 	cfg.MaxSeries = r.MaxSeries
 	cfg.MaxFieldsPerLine = r.MaxFieldsPerLine
@@ -425,7 +439,8 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		kgo.WithLogger(kafkaLog),
 		kgo.MetadataMaxAge(r.MetadataInterval),
 		kgo.MetadataMinAge(min(r.MetadataInterval, 5*time.Second)),
-		kgo.FetchMaxWait(500 * time.Millisecond),
+		kgo.FetchMaxWait(r.FetchMaxWait),
+		kgo.WithHooks(rc.fetchHealth),
 	}, rc.kafkaOpts...)...)
 	if err != nil {
 		return fmt.Errorf("cannot create Kafka consumer: %w", err)
@@ -435,7 +450,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	cfg := pipeline.ServiceConfig{
 		Engine: rc.engine,
 		Source: pipeline.SourceConfig{Topics: rc.inTopics, Decoders: rc.decoders, TopicRegex: rc.topicRegex, StartLatest: r.Start == "latest",
-			MetadataInterval: r.MetadataInterval, Parsers: r.Parsers},
+			MetadataInterval: r.MetadataInterval, Parsers: r.Parsers, Health: rc.fetchHealth, FetchStall: fetchStall(r)},
 		Output: emit.KafkaConfig{Format: rc.kafkaFormat, Formats: rc.formats,
 			Metrictank: emit.MetrictankOptions{OrgID: r.MetrictankOrg, Scheme: r.MetrictankScheme, Announce: r.MdmAnnounceInterval},
 			Options:    emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep},
@@ -490,6 +505,10 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	closeBy = time.Now().Add(closeReserve)
 	return err
 }
+
+// fetchStall is how long no fetch may be answered before the brokers are
+// taken to be unreachable.
+func fetchStall(r *runCmd) time.Duration { return 4 * r.FetchMaxWait }
 
 // closeWithin closes a Kafka client, waiting for it until *by at most
 // (a client whose broker is gone can take long to close; past the

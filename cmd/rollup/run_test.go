@@ -20,6 +20,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestRunDryRun(t *testing.T) {
@@ -202,7 +203,7 @@ func TestKcatInterop(t *testing.T) {
 	defer c.Close()
 	broker := c.ListenAddrs()[0]
 	startService(t, "--brokers", broker, "--topic", "telegraf", "--archive", "10s:sum,count,min,max",
-		"--lateness", "1s", "--idle-timeout", "300ms", "--metrics-listen", "", "--metadata-interval", "200ms")
+		"--lateness", "1s", "--idle-timeout", "300ms", "--fetch-max-wait", "50ms", "--metrics-listen", "", "--metadata-interval", "200ms")
 
 	// Two hosts, two 10s windows a minute ago; one line per message, keyed
 	// by host as Telegraf's routing_tag would.
@@ -327,7 +328,7 @@ func TestRunShutdownBrokerGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := parser.Parse([]string{"run", "--brokers", c.ListenAddrs()[0], "--topic", "in", "--archive", "1s:sum",
-		"--lateness", "0s", "--idle-timeout", "300ms", "--metrics-listen", "", "--shutdown-timeout", "2s", "--metadata-interval", "200ms"}); err != nil {
+		"--lateness", "0s", "--idle-timeout", "300ms", "--fetch-max-wait", "50ms", "--metrics-listen", "", "--shutdown-timeout", "2s", "--metadata-interval", "200ms"}); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -360,7 +361,12 @@ func TestRunShutdownBrokerGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the point to be read", func() bool { return svc.engine.Counters().Points > 0 })
-	c.Close() // the broker is gone; then idleness lets the wall clock close the window
+	// The broker stops answering produce requests (fetches still work,
+	// so idleness lets the wall clock close the window).
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		return nil, nil, true
+	})
 	waitFor(t, 10*time.Second, "the window to close", func() bool { return svc.engine.Counters().Rollups > 0 })
 	start := time.Now()
 	cancel()
@@ -476,7 +482,7 @@ func TestArchiveFormats(t *testing.T) {
 	// jsonl on one topic, influx on another, through Kafka.
 	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "j"), kfake.SeedTopics(1, "i"))
 	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--archive", "1m:sum:topic=j",
-		"--archive", "5m:sum:topic=i:format=influx", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
+		"--archive", "5m:sum:topic=i:format=influx", "--lateness", "0s", "--idle-timeout", "1s", "--fetch-max-wait", "100ms", "--metrics-listen", "", "--metadata-interval", "200ms")
 	produce(t, addrs, "in", &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\n")})
 	if got := consumeLines(t, addrs, "j", 1); len(got) != 1 || got[0] != `{"metric":"cpu_idle","tags":{"host":"a"},"step":"1m","start":1699999980,"aggregator":"sum","value":2}` {
 		t.Errorf("jsonl topic: %q", got)
@@ -498,7 +504,7 @@ func TestCreateTopics(t *testing.T) {
 	}
 	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in"))
 	_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--create-topics",
-		"--archive", "1m:sum:ttl=30d", "--lateness", "0s", "--idle-timeout", "1s", "--metrics-listen", "", "--metadata-interval", "200ms")
+		"--archive", "1m:sum:ttl=30d", "--lateness", "0s", "--idle-timeout", "1s", "--fetch-max-wait", "100ms", "--metrics-listen", "", "--metadata-interval", "200ms")
 	produce(t, addrs, "in", &kgo.Record{Value: []byte("cpu,host=a idle=2 1700000000000000000\n")})
 	if got := consumeLines(t, addrs, "rollups", 1); len(got) != 1 {
 		t.Fatalf("created topic: %q", got)
@@ -535,7 +541,7 @@ func TestKcatInputFormats(t *testing.T) {
 			defer cl.Close()
 			broker := cl.ListenAddrs()[0]
 			startService(t, "--brokers", broker, "--topic", "in", "--input-format", c.format, "--output-format", "influx",
-				"--archive", "1m:sum,count", "--lateness", "1s", "--idle-timeout", "300ms", "--metrics-listen", "", "--metadata-interval", "200ms")
+				"--archive", "1m:sum,count", "--lateness", "1s", "--idle-timeout", "300ms", "--fetch-max-wait", "50ms", "--metrics-listen", "", "--metadata-interval", "200ms")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			// -D '|' separates records, so a record can hold a newline
