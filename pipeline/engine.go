@@ -199,7 +199,7 @@ func (e *Engine) publish(now int64) {
 		idle = 0
 	}
 	for _, p := range e.partitions {
-		if idle > 0 && now-p.lastActive >= idle && !p.behind {
+		if idle > 0 && now-p.lastActive >= idle && !p.behind && !p.held {
 			newest = max(newest, p.published)
 			continue
 		}
@@ -248,6 +248,15 @@ func (e *Engine) SuspendIdle(reason IdleSuspension, on bool) {
 			p.lastActive = max(p.lastActive, now)
 		}
 	}
+}
+
+// HoldActive marks p as held back (its fetching paused while it runs
+// ahead, see skew.go): it has records to deliver, so it never counts as
+// idle meanwhile.
+func (e *Engine) HoldActive(p *Partition, on bool) {
+	e.mu.Lock()
+	p.held = on
+	e.mu.Unlock()
 }
 
 // IdleSuspension is a reason to suspend idleness (see SuspendIdle).

@@ -55,6 +55,11 @@ type SourceConfig struct {
 	// (IdleCheck).
 	Health     *FetchHealth
 	FetchStall time.Duration
+	// MaxSkew, if positive, pauses fetching a partition whose watermark
+	// runs more than this ahead of the slowest partition still catching
+	// up (see skew.go), so catching up after an outage holds a bounded
+	// number of windows open.
+	MaxSkew time.Duration
 	// Decoders gives the decoder of topics whose format is not the
 	// engine's (Config.NewDecoder): topic -> constructor.
 	Decoders map[string]func() fastparse.Decoder
@@ -81,7 +86,9 @@ type Source struct {
 	topicRe *regexp.Regexp // TopicRegex, anchored (WholeName)
 	// unapplied counts records fetched and handed to the parsers but not
 	// applied yet.
-	unapplied atomic.Int64
+	unapplied   atomic.Int64
+	anyPaused   bool         // skewLoop's own: whether it last logged partitions paused
+	heldRecords atomic.Int64 // records held back by paused partitions
 
 	// dispatch is held while fetched records are handed to the parsers,
 	// and by Snapshot to keep them from being handed any more; stopped
@@ -118,6 +125,11 @@ type PartitionState struct {
 	// idCount and idRefused publish its size after each batch.
 	ids                *fastparse.MKeyIndex
 	idCount, idRefused atomic.Int64
+	// paused: fetching stopped while the partition runs ahead (skew.go);
+	// held: what it had fetched then, applied on resume (under
+	// Source.dispatch).
+	paused atomic.Bool
+	held   []work
 
 	// A partition restored from a checkpoint is pending until discovery
 	// finds it and adds it to the client at resume; detached while it is
@@ -139,6 +151,8 @@ type PartitionStats struct {
 	// IDs is the number of metrictank ids the partition's index holds,
 	// IDsRefused how many new ones it refused when full (metrictank input).
 	IDs, IDsRefused int64
+	// Paused: fetching stopped while the partition runs ahead (MaxSkew).
+	Paused bool
 }
 
 // WholeName returns re anchored to match whole topic names only
@@ -250,6 +264,13 @@ func (s *Source) Run(ctx context.Context) error {
 		defer bgWG.Done()
 		s.discoverLoop(bg)
 	}()
+	if s.cfg.MaxSkew > 0 {
+		bgWG.Add(1)
+		go func() {
+			defer bgWG.Done()
+			s.skewLoop(bg)
+		}()
+	}
 	if idle := s.e.cfg.IdleTimeout; idle > 0 {
 		bgWG.Add(1)
 		go func() {
@@ -308,8 +329,12 @@ func (s *Source) Run(ctx context.Context) error {
 				s.log.Error("records for an unregistered partition", "topic", fp.Topic, "partition", fp.Partition)
 				return
 			}
+			w := work{part: ps, records: fp.Records, hwm: fp.HighWatermark}
+			if s.cfg.MaxSkew > 0 && s.holdBack(ps, w) {
+				return
+			}
 			s.unapplied.Add(int64(len(fp.Records)))
-			s.parsers[ps.parser].in <- work{part: ps, records: fp.Records, hwm: fp.HighWatermark}
+			s.parsers[ps.parser].in <- w
 		})
 		s.dispatch.Unlock()
 	}
@@ -680,7 +705,7 @@ func (s *Source) Partitions() []PartitionStats {
 	for _, ps := range parts {
 		st := PartitionStats{Topic: ps.Topic, Partition: ps.Partition, Offset: ps.next.Load(),
 			Watermark: ps.watermark.Load(), Records: ps.records.Load(), Lag: -1,
-			IDs: ps.idCount.Load(), IDsRefused: ps.idRefused.Load()}
+			IDs: ps.idCount.Load(), IDsRefused: ps.idRefused.Load(), Paused: ps.paused.Load()}
 		if hwm := ps.hwm.Load(); hwm >= 0 && st.Offset >= 0 {
 			st.Lag = max(0, hwm-st.Offset)
 		}
@@ -689,8 +714,9 @@ func (s *Source) Partitions() []PartitionStats {
 	return out
 }
 
-// Unapplied returns the number of records fetched but not applied yet.
-func (s *Source) Unapplied() int64 { return s.unapplied.Load() }
+// Unapplied returns the number of records fetched but not applied yet
+// (handed to the parsers, or held back while their partition is paused).
+func (s *Source) Unapplied() int64 { return s.unapplied.Load() + s.heldRecords.Load() }
 
 // MalformedSuppressed returns and resets the count of malformed-line log
 // messages the throttle held back.

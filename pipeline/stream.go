@@ -66,6 +66,7 @@ type Partition struct {
 	published  int64
 	lastActive int64
 	behind     bool
+	held       bool // paused while running ahead (Engine.HoldActive)
 }
 
 // NewPartition registers a new input partition with the engine.

@@ -100,11 +100,19 @@ func (s *service) writeMetrics(w *pipeline.PromWriter) {
 	for _, p := range parts {
 		w.Sample("rollup_partition_watermark_seconds", nsToSeconds(p.Watermark), "topic", p.Topic, "partition", strconv.Itoa(int(p.Partition)))
 	}
-	var ids, refused int64
+	w.Family("rollup_partition_paused", "1 while fetching the partition is paused because it runs more than --max-skew ahead of the slowest partition catching up.", "gauge")
+	var ids, refused, paused int64
 	for _, p := range parts {
 		ids += p.IDs
 		refused += p.IDsRefused
+		v := 0.0
+		if p.Paused {
+			v, paused = 1, paused+1
+		}
+		w.Sample("rollup_partition_paused", v, "topic", p.Topic, "partition", strconv.Itoa(int(p.Partition)))
 	}
+	w.Family("rollup_partitions_paused", "Partitions paused because they run ahead (--max-skew).", "gauge")
+	w.Sample("rollup_partitions_paused", float64(paused))
 	w.Family("rollup_metrictank_ids", "Metrictank ids known from MetricData, summed over the input partitions (each partition keeps its own index).", "gauge")
 	w.Sample("rollup_metrictank_ids", float64(ids))
 	w.Family("rollup_metrictank_ids_refused_total", "New metrictank ids not remembered because a partition's index was full (--max-series); their MetricPoints count as unknown_id.", "counter")

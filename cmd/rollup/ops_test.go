@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,6 +229,109 @@ func TestRunOutageKeepsWindowsOpen(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") || svc.engine.Counters().ClosedEarly != 0 {
 		t.Fatalf("closed early: %d; got\n%s\nwant\n%s", svc.engine.Counters().ClosedEarly, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunSkewBoundsOpenWindows: partition 0 holds a six-hour backlog,
+// partition 1 is fed slowly over the same hours. Partition 0 is paused
+// whenever it runs --max-skew ahead, so the open windows stay a handful
+// instead of every minute of the backlog, and the rollups are exactly
+// those of the whole input aggregated offline.
+func TestRunSkewBoundsOpenWindows(t *testing.T) {
+	addrs := kfakeAddrs(t, kfake.SeedTopics(2, "in"), kfake.SeedTopics(1, "rollups"))
+	const minutes, series = 360, 100 // 1.5 MB of backlog, 4 KiB a minute, fetched 16 KiB at a time
+	t0 := time.Now().Add(-7*time.Hour).Unix() / 60 * 60
+	minute := func(p, m int) []byte {
+		var b []byte
+		for s := range series {
+			b = fmt.Appendf(b, "m,p=%d,s=%d v=%d %d000000000\n", p, s, m+s, t0+int64(m)*60+int64(s))
+		}
+		return b
+	}
+	var all [2][]byte // each partition's series are its own
+	var backlog []*kgo.Record
+	for m := range minutes {
+		v := minute(0, m)
+		all[0] = append(all[0], v...)
+		backlog = append(backlog, &kgo.Record{Partition: 0, Value: v})
+	}
+	// The slow partition's first minute is there from the start: until
+	// every partition has delivered, the skew cannot be measured.
+	all[1] = minute(1, 0)
+	backlog = append(backlog, &kgo.Record{Partition: 1, Value: all[1]})
+	// Small record batches, as a producer lingering briefly writes them:
+	// a fetch returns whole batches.
+	bp, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchMaxBytes(8<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	err = bp.ProduceSync(ctx, backlog...).FirstErr()
+	cancel()
+	bp.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--archive", "1m:sum,count",
+		"--lateness", "0s", "--idle-timeout", "1s", "--fetch-max-wait", "100ms", "--max-skew", "4m", "--shards", "1", "--fetch-max-partition-bytes", "16384",
+		"--metrics-listen", "", "--metadata-interval", "200ms")
+	var peak atomic.Uint64
+	var paused atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if n := svc.engine.Counters().OpenWindows; n > peak.Load() {
+				peak.Store(n)
+			}
+			for _, p := range svc.source.Partitions() {
+				if p.Paused {
+					paused.Store(true)
+				}
+			}
+		}
+	}()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("in"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for m := 1; m < minutes; m++ { // the slow partition: a minute of data every 10ms
+		v := minute(1, m)
+		all[1] = append(all[1], v...)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := cl.ProduceSync(ctx, &kgo.Record{Partition: 1, Value: v}).FirstErr()
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := append(offlineRollups(t, all[0], []string{"1m:sum,count"}, 0), offlineRollups(t, all[1], []string{"1m:sum,count"}, 0)...)
+	sort.Strings(want)
+	got := consumeLines(t, addrs, "rollups", len(want))
+	close(done)
+	if lost, extra := compareMultisets(got, want); lost != 0 || extra != 0 {
+		t.Fatalf("%d rollups lost, %d extra or wrong of %d:\n%s", lost, extra, len(want), firstDiffLines(got, want))
+	}
+	if !paused.Load() {
+		t.Error("partition 0 was never paused")
+	}
+	// The skew (4 windows), plus what the parser was handed before each
+	// pause: its queue of 8 and the fetch being sent, each about 16 KiB
+	// (a fetch ends with a whole batch), 4-6 minutes of this data. Runs
+	// measured 15-71 (61-105 under -race); without alignment, 359.
+	if p := peak.Load(); p > 120 {
+		t.Errorf("peak of %d open 1m windows with --max-skew 4m (without pausing: up to %d)", p, minutes)
+	}
+	t.Logf("peak open windows %d", peak.Load())
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

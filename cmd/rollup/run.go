@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -55,6 +56,8 @@ type runCmd struct {
 	Lateness                  time.Duration `help:"How far behind its partition's newest point a point may be and still count. Later points are counted as late and dropped." default:"30s" env:"ROLLUP_LATENESS"`
 	IdleTimeout               time.Duration `help:"A partition that delivers nothing for this long stops holding back the watermark; when all are idle, the wall clock closes windows (minus --lateness). 0 disables." default:"1m" env:"ROLLUP_IDLE_TIMEOUT"`
 	FetchMaxWait              time.Duration `name:"fetch-max-wait" help:"How long a broker may hold a fetch that has no records (Kafka's fetch.max.wait.ms). A broker that answers no fetch for 4 times this is taken to be unreachable, and no partition counts as idle meanwhile; --idle-timeout must leave room for that." default:"500ms" env:"ROLLUP_FETCH_MAX_WAIT"`
+	MaxSkew                   time.Duration `name:"max-skew" help:"When catching up, a partition whose watermark runs more than this ahead of the slowest partition still catching up is paused until that one catches up, so a backlog read unevenly keeps a bounded number of windows open (exported as rollup_partitions_paused). 0: four finest steps; negative: never pause." default:"0s" env:"ROLLUP_MAX_SKEW"`
+	FetchMaxPartitionBytes    int32         `name:"fetch-max-partition-bytes" help:"Most bytes one fetch returns per partition (Kafka's max.partition.fetch.bytes); also how far --max-skew can overshoot: a few fetches already handed to the parsers." default:"1048576" env:"ROLLUP_FETCH_MAX_PARTITION_BYTES"`
 	MaxFuture                 time.Duration `help:"Reject points more than this far ahead of the wall clock, so one bad clock cannot close everyone's windows." default:"1h" env:"ROLLUP_MAX_FUTURE"`
 	MetricSeparator           string        `help:"Joins measurement and field into the metric name." default:"_" env:"ROLLUP_METRIC_SEPARATOR"`
 	SeriesTTL                 time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
@@ -89,6 +92,7 @@ type runConfig struct {
 	kafkaFormat string
 	inTopics    []string                            // input topic names
 	fetchHealth *pipeline.FetchHealth               // the consumer's fetch answers
+	maxSkew     time.Duration                       // 0: never pause
 	decoders    map[string]func() fastparse.Decoder // topics with a format of their own
 	formats     []string                            // output format per archive
 	ttls        []int64                             // ttl per archive, seconds (0: not set)
@@ -213,6 +217,19 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	}
 	cfg.MaxFuture = r.MaxFuture
 	cfg.IdleTimeout = r.IdleTimeout
+	switch {
+	case r.MaxSkew == 0 && len(cfg.Window.Archives) > 0:
+		finest := int64(math.MaxInt64)
+		for _, a := range cfg.Window.Archives {
+			finest = min(finest, a.Step)
+		}
+		rc.maxSkew = 4 * time.Duration(finest) * time.Second
+	case r.MaxSkew > 0:
+		rc.maxSkew = r.MaxSkew
+	}
+	if r.FetchMaxPartitionBytes < 1024 {
+		return nil, errors.New("--fetch-max-partition-bytes must be at least 1024")
+	}
 	if r.FetchMaxWait < 10*time.Millisecond {
 		return nil, errors.New("--fetch-max-wait must be at least 10ms")
 	}
@@ -440,6 +457,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 		kgo.MetadataMaxAge(r.MetadataInterval),
 		kgo.MetadataMinAge(min(r.MetadataInterval, 5*time.Second)),
 		kgo.FetchMaxWait(r.FetchMaxWait),
+		kgo.FetchMaxPartitionBytes(r.FetchMaxPartitionBytes),
 		kgo.WithHooks(rc.fetchHealth),
 	}, rc.kafkaOpts...)...)
 	if err != nil {
@@ -450,7 +468,7 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	cfg := pipeline.ServiceConfig{
 		Engine: rc.engine,
 		Source: pipeline.SourceConfig{Topics: rc.inTopics, Decoders: rc.decoders, TopicRegex: rc.topicRegex, StartLatest: r.Start == "latest",
-			MetadataInterval: r.MetadataInterval, Parsers: r.Parsers, Health: rc.fetchHealth, FetchStall: fetchStall(r)},
+			MetadataInterval: r.MetadataInterval, Parsers: r.Parsers, Health: rc.fetchHealth, FetchStall: fetchStall(r), MaxSkew: rc.maxSkew},
 		Output: emit.KafkaConfig{Format: rc.kafkaFormat, Formats: rc.formats,
 			Metrictank: emit.MetrictankOptions{OrgID: r.MetrictankOrg, Scheme: r.MetrictankScheme, Announce: r.MdmAnnounceInterval},
 			Options:    emit.Options{OpenTSDBMaxTags: r.OpenTSDBMaxTags, InfluxStepTag: r.InfluxStepTag, CarbonNoStep: r.CarbonNoStep},
