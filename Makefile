@@ -10,7 +10,7 @@ COUNT     ?= 1
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/rollup
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/rollup
 
 # demo: the service end to end on an in-process Kafka broker: real-time
 # Telegraf-shaped traffic, 10s and 1m archives, a table per closed window.

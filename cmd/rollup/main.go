@@ -18,9 +18,10 @@ import (
 )
 
 type cli struct {
-	Config    kong.ConfigFlag `help:"JSON configuration file; keys are flag names with _ for - (e.g. {\"output_topic\": \"rollups\"}). Flags on the command line win over the file, the file over ROLLUP_* variables." placeholder:"FILE"`
-	LogLevel  slog.Level      `help:"Log level: debug, info, warn or error." default:"info" env:"ROLLUP_LOG_LEVEL"`
-	LogFormat string          `help:"Log format: text (logfmt) or json." default:"text" enum:"text,json" env:"ROLLUP_LOG_FORMAT"`
+	Config    kong.ConfigFlag  `help:"JSON configuration file; keys are flag names with _ for - (e.g. {\"output_topic\": \"rollups\"}). Flags on the command line win over the file, the file over ROLLUP_* variables." placeholder:"FILE"`
+	LogLevel  slog.Level       `help:"Log level: debug, info, warn or error." default:"info" env:"ROLLUP_LOG_LEVEL"`
+	LogFormat string           `help:"Log format: text (logfmt) or json." default:"text" enum:"text,json" env:"ROLLUP_LOG_FORMAT"`
+	Version   kong.VersionFlag `help:"Print the version (module version, VCS revision, Go version) and exit."`
 
 	Run runCmd `cmd:"" help:"The service: consume line protocol from Kafka, aggregate, produce rollups to Kafka. Stops cleanly on SIGTERM/SIGINT."`
 
@@ -103,7 +104,7 @@ func formatVars() kong.Vars {
 			file = append(file, [2]string{f.Name, f.Help})
 		}
 	}
-	v := kong.Vars{}
+	v := kong.Vars{"version": versionString()}
 	for key, formats := range map[string][][2]string{"input_formats": in, "text_input_formats": text,
 		"output_formats": out, "file_output_formats": file} {
 		var names, help []string

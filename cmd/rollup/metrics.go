@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/subtle"
 	"fmt"
 	"math"
 	"net/http"
@@ -18,8 +19,9 @@ import (
 	"github.com/rollupd/rollup/pipeline"
 )
 
-// handler serves /metrics, /healthz and /debug/pprof/.
-func (s *service) handler() http.Handler {
+// handler serves /metrics, /healthz and, where pprof is set, /debug/pprof/
+// (behind ?authKey=pprofKey when that is not empty).
+func (s *service) handler(pprofOn bool, pprofKey string) http.Handler {
 	mux := http.NewServeMux()
 	var mu sync.Mutex
 	var w pipeline.PromWriter
@@ -33,12 +35,15 @@ func (s *service) handler() http.Handler {
 		rw.Header().Set("Content-Type", pipeline.PromContentType)
 		rw.Write(buf)
 	})
-	// Profiles, for "where does the CPU go" on a live service; the
-	// listener is loopback by default.
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// Profiles, for "where does the CPU go" on a live service: only on a
+	// loopback listener or behind a key, since a CPU profile on demand
+	// is also a way to load the service.
+	if pprofOn {
+		for path, h := range map[string]http.HandlerFunc{"/debug/pprof/": pprof.Index, "/debug/pprof/profile": pprof.Profile,
+			"/debug/pprof/symbol": pprof.Symbol, "/debug/pprof/trace": pprof.Trace} {
+			mux.HandleFunc(path, withAuthKey(pprofKey, h))
+		}
+	}
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(rw, "ok\nuptime %s\n", time.Since(s.start).Round(time.Second))
@@ -46,7 +51,26 @@ func (s *service) handler() http.Handler {
 	return mux
 }
 
+// withAuthKey serves h only to requests with ?authKey=key (any request
+// when key is empty).
+func withAuthKey(key string, h http.HandlerFunc) http.HandlerFunc {
+	if key == "" {
+		return h
+	}
+	return func(rw http.ResponseWriter, req *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(req.URL.Query().Get("authKey")), []byte(key)) != 1 {
+			http.Error(rw, "profiling needs ?authKey= (--pprof-auth-key)", http.StatusUnauthorized)
+			return
+		}
+		h(rw, req)
+	}
+}
+
 func (s *service) writeMetrics(w *pipeline.PromWriter) {
+	version, revision, goVersion := buildInfo()
+	w.Family("rollup_build_info", "The running binary: module version, VCS revision and Go version (always 1).", "gauge")
+	w.Sample("rollup_build_info", 1, "version", version, "revision", revision, "goversion", goVersion)
+
 	var c pipeline.Counters
 	s.engine.CountersInto(&c)
 

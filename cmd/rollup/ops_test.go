@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"sync"
@@ -334,5 +336,45 @@ func TestRunSkewBoundsOpenWindows(t *testing.T) {
 	t.Logf("peak open windows %d", peak.Load())
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// /debug/pprof/ is served on a loopback listener, behind ?authKey= when a
+// key is set, and not at all on another listener without a key; the
+// metrics carry the build.
+func TestMetricsHandlerPprofAndBuildInfo(t *testing.T) {
+	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in", "rollups"))
+	svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--metrics-listen", "", "--metadata-interval", "200ms")
+	defer stop()
+	status := func(h http.Handler, path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code
+	}
+	for _, c := range []struct {
+		on        bool
+		key, path string
+		want      int
+	}{
+		{true, "", "/debug/pprof/", 200},
+		{true, "s3cret", "/debug/pprof/", 401},
+		{true, "s3cret", "/debug/pprof/?authKey=wrong", 401},
+		{true, "s3cret", "/debug/pprof/?authKey=s3cret", 200},
+		{false, "", "/debug/pprof/", 404},
+		{false, "", "/healthz", 200},
+	} {
+		if got := status(svc.handler(c.on, c.key), c.path); got != c.want {
+			t.Errorf("pprof %v, key %q: GET %s: %d, want %d", c.on, c.key, c.path, got, c.want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	svc.handler(false, "").ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	_, rev, gov := buildInfo()
+	if want := fmt.Sprintf(`rollup_build_info{version="devel",revision=%q,goversion=%q} 1`, rev, gov); !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("no %s in /metrics", want)
+	}
+	code, out, _ := runCLI(t, "", "--version")
+	if code != 0 || !strings.HasPrefix(out, "rollup ") || !strings.Contains(out, gov) {
+		t.Errorf("--version: exit %d: %q", code, out)
 	}
 }

@@ -68,6 +68,7 @@ type runCmd struct {
 	MetadataInterval          time.Duration `help:"How often to look for new partitions and topics (and output partition counts)." default:"5s" env:"ROLLUP_METADATA_INTERVAL"`
 	ProduceBufferBytes        int           `help:"Most output bytes buffered while the brokers are slow or down; when full, reading pauses (nothing is dropped)." default:"268435456" env:"ROLLUP_PRODUCE_BUFFER_BYTES"`
 	MetricsListen             string        `help:"Address of the HTTP server for /metrics (Prometheus text) and /healthz; empty disables it." default:"127.0.0.1:9108" env:"ROLLUP_METRICS_LISTEN" placeholder:"HOST:PORT"`
+	PprofAuthKey              string        `name:"pprof-auth-key" help:"Serve /debug/pprof/ on a listener that is not loopback, to requests with ?authKey=KEY (on loopback it is served without a key, or with it when set)." env:"ROLLUP_PPROF_AUTH_KEY" placeholder:"KEY"`
 	ShutdownTimeout           time.Duration `help:"On SIGTERM/SIGINT, how long to wait for fetched records to be applied, the final checkpoint to be written and produced records to be acknowledged before exiting anyway." default:"30s" env:"ROLLUP_SHUTDOWN_TIMEOUT"`
 	Checkpoint                string        `help:"Where to keep checkpoints of the state (open windows, series, offsets, watermarks): a directory path, file:///path or hdfs://namenode:port/path (hdfs://nn1:port,nn2:port/path for an HA pair; the HDFS user is $HADOOP_USER_NAME or the process user). At start the newest valid one is restored and every partition resumes at its offset; a final one is written on SIGTERM. Empty: no checkpoints (a restart loses the open windows)." env:"ROLLUP_CHECKPOINT" placeholder:"DIR|URL"`
 	CheckpointInterval        time.Duration `help:"Time between checkpoints. Ingestion pauses for the in-memory copy only (see rollup_checkpoint_pause_seconds); the file is written in the background." default:"1m" env:"ROLLUP_CHECKPOINT_INTERVAL"`
@@ -501,7 +502,15 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 			ps.Wait(stopped)
 			return fmt.Errorf("cannot listen for /metrics on %s: %w (is another rollup running? change --metrics-listen)", r.MetricsListen, err)
 		}
-		httpSrv := &http.Server{Handler: svc.handler(), ReadHeaderTimeout: 10 * time.Second}
+		loopback := false
+		if a, ok := ln.Addr().(*net.TCPAddr); ok {
+			loopback = a.IP.IsLoopback()
+		}
+		if !loopback {
+			log.Warn("the metrics listener is not loopback: /metrics and /healthz are open to that network; /debug/pprof/ is served only with --pprof-auth-key",
+				"addr", ln.Addr().String(), "pprof", r.PprofAuthKey != "")
+		}
+		httpSrv := &http.Server{Handler: svc.handler(loopback || r.PprofAuthKey != "", r.PprofAuthKey), ReadHeaderTimeout: 10 * time.Second}
 		go httpSrv.Serve(ln)
 		defer func() {
 			shutCtx, cancel := context.WithTimeout(context.Background(), time.Second)
