@@ -259,6 +259,14 @@ func (e *Engine) HoldActive(p *Partition, on bool) {
 	e.mu.Unlock()
 }
 
+// IdleSuspended returns the reasons idleness is suspended for now (0:
+// none; SuspendMetadata or SuspendFetch: the brokers do not answer).
+func (e *Engine) IdleSuspended() IdleSuspension {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.noIdle
+}
+
 // IdleSuspension is a reason to suspend idleness (see SuspendIdle).
 type IdleSuspension uint8
 

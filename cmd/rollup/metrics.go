@@ -11,6 +11,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,9 +20,19 @@ import (
 	"github.com/rollupd/rollup/pipeline"
 )
 
-// handler serves /metrics, /healthz and, where pprof is set, /debug/pprof/
-// (behind ?authKey=pprofKey when that is not empty).
+// handler serves the service's /metrics, /healthz, /readyz and, where
+// pprofOn, /debug/pprof/ (behind ?authKey=pprofKey when that is not empty).
 func (s *service) handler(pprofOn bool, pprofKey string) http.Handler {
+	var p atomic.Pointer[service]
+	p.Store(s)
+	return metricsHandler(&p, s.start, pprofOn, pprofKey)
+}
+
+// metricsHandler serves the HTTP endpoints from the start of the process:
+// until *svc is set (the service waits for its brokers and topics),
+// /metrics has the build and rollup_kafka_up 0, /healthz says it is
+// starting and /readyz that it is not ready.
+func metricsHandler(svc *atomic.Pointer[service], started time.Time, pprofOn bool, pprofKey string) http.Handler {
 	mux := http.NewServeMux()
 	var mu sync.Mutex
 	var w pipeline.PromWriter
@@ -30,10 +41,29 @@ func (s *service) handler(pprofOn bool, pprofKey string) http.Handler {
 		mu.Lock()
 		defer mu.Unlock()
 		w.Reset(buf)
-		s.writeMetrics(&w)
+		writeBuildInfo(&w)
+		s := svc.Load()
+		w.Family("rollup_kafka_up", "1 while the service consumes and the brokers answer its fetches and metadata requests.", "gauge")
+		w.Sample("rollup_kafka_up", boolGauge(s != nil && s.kafkaUp()))
+		if s != nil {
+			s.writeMetrics(&w)
+		}
 		buf = w.Bytes()
 		rw.Header().Set("Content-Type", pipeline.PromContentType)
 		rw.Write(buf)
+	})
+	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		switch s := svc.Load(); {
+		case s == nil:
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(rw, "not ready: waiting for the brokers and the topics")
+		case !s.kafkaUp():
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(rw, "not ready: the brokers do not answer")
+		default:
+			fmt.Fprintln(rw, "ready")
+		}
 	})
 	// Profiles, for "where does the CPU go" on a live service: only on a
 	// loopback listener or behind a key, since a CPU profile on demand
@@ -46,7 +76,11 @@ func (s *service) handler(pprofOn bool, pprofKey string) http.Handler {
 	}
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(rw, "ok\nuptime %s\n", time.Since(s.start).Round(time.Second))
+		state := "consuming"
+		if svc.Load() == nil {
+			state = "starting"
+		}
+		fmt.Fprintf(rw, "ok\n%s\nuptime %s\n", state, time.Since(started).Round(time.Second))
 	})
 	return mux
 }
@@ -66,10 +100,25 @@ func withAuthKey(key string, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (s *service) writeMetrics(w *pipeline.PromWriter) {
+// kafkaUp reports whether the brokers answer (no outage noticed).
+func (s *service) kafkaUp() bool {
+	return s.engine.IdleSuspended()&(pipeline.SuspendMetadata|pipeline.SuspendFetch) == 0
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func writeBuildInfo(w *pipeline.PromWriter) {
 	version, revision, goVersion := buildInfo()
 	w.Family("rollup_build_info", "The running binary: module version, VCS revision and Go version (always 1).", "gauge")
 	w.Sample("rollup_build_info", 1, "version", version, "revision", revision, "goversion", goVersion)
+}
+
+func (s *service) writeMetrics(w *pipeline.PromWriter) {
 
 	var c pipeline.Counters
 	s.engine.CountersInto(&c)

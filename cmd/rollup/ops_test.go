@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -376,5 +377,79 @@ func TestMetricsHandlerPprofAndBuildInfo(t *testing.T) {
 	code, out, _ := runCLI(t, "", "--version")
 	if code != 0 || !strings.HasPrefix(out, "rollup ") || !strings.Contains(out, gov) {
 		t.Errorf("--version: exit %d: %q", code, out)
+	}
+}
+
+// /healthz, /metrics and /readyz answer from the start, also while the
+// service waits for its output topic; it is ready once it consumes.
+func TestHealthFromTheStart(t *testing.T) {
+	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in")) // no output topic yet
+	metrics := freeAddr(t)
+	var cl cli
+	parser, err := kong.New(&cl, kong.Name("rollup"), formatVars())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parser.Parse([]string{"run", "--brokers", addrs[0], "--topic", "in", "--metrics-listen", metrics, "--metadata-interval", "200ms"}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rc, err := cl.Run.config(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan *service, 1)
+	go func() { done <- serve(ctx, log, &cl.Run, rc, ready) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + metrics + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitFor(t, 10*time.Second, "the metrics listener", func() bool { code, _ := get("/healthz"); return code == 200 })
+	if code, body := get("/healthz"); !strings.Contains(body, "starting") {
+		t.Errorf("/healthz while waiting: %d %q", code, body)
+	}
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while waiting: %d %q", code, body)
+	}
+	if _, body := get("/metrics"); !strings.Contains(body, "rollup_kafka_up 0") || !strings.Contains(body, "rollup_build_info{") {
+		t.Errorf("/metrics while waiting:\n%s", body)
+	}
+	admin, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "rollups", 1, 1
+	req.Topics = append(req.Topics, rt)
+	if _, err := req.RequestWith(context.Background(), admin); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve ended: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("not consuming 20s after the output topic was created")
+	}
+	waitFor(t, 10*time.Second, "/readyz to say ready", func() bool { code, _ := get("/readyz"); return code == 200 })
+	if _, body := get("/metrics"); !strings.Contains(body, "rollup_kafka_up 1") || !strings.Contains(body, "rollup_points_total") {
+		t.Errorf("/metrics when consuming lacks rollup_kafka_up 1 or the counters")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -487,19 +488,13 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 			Hook:         crashHook(log),
 		}
 	}
-	ps, err := pipeline.StartService(ctx, cfg)
-	if err != nil || ps == nil {
-		return err // nil: ctx ended while waiting for the brokers
-	}
-	svc := &service{engine: ps.Engine, source: ps.Source, output: ps.Output, ckpt: ps.Checkpointer,
-		ckptLocation: r.Checkpoint, start: ps.Started}
-
+	// The metrics listener comes first: /healthz and /metrics answer
+	// while the service waits for the brokers and its topics, and a
+	// port taken is an error before anything else.
+	var current atomic.Pointer[service]
 	if r.MetricsListen != "" {
 		ln, err := net.Listen("tcp", r.MetricsListen)
 		if err != nil {
-			stopped, cancel := context.WithCancel(context.Background())
-			cancel()
-			ps.Wait(stopped)
 			return fmt.Errorf("cannot listen for /metrics on %s: %w (is another rollup running? change --metrics-listen)", r.MetricsListen, err)
 		}
 		loopback := false
@@ -510,15 +505,24 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 			log.Warn("the metrics listener is not loopback: /metrics and /healthz are open to that network; /debug/pprof/ is served only with --pprof-auth-key",
 				"addr", ln.Addr().String(), "pprof", r.PprofAuthKey != "")
 		}
-		httpSrv := &http.Server{Handler: svc.handler(loopback || r.PprofAuthKey != "", r.PprofAuthKey), ReadHeaderTimeout: 10 * time.Second}
+		httpSrv := &http.Server{Handler: metricsHandler(&current, time.Now(), loopback || r.PprofAuthKey != "", r.PprofAuthKey),
+			ReadHeaderTimeout: 10 * time.Second}
 		go httpSrv.Serve(ln)
 		defer func() {
 			shutCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 			httpSrv.Shutdown(shutCtx)
 			cancel()
 		}()
-		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+		log.Info("serving /metrics, /healthz and /readyz", "addr", ln.Addr().String())
 	}
+	ps, err := pipeline.StartService(ctx, cfg)
+	if err != nil || ps == nil {
+		return err // nil: ctx ended while waiting for the brokers
+	}
+	svc := &service{engine: ps.Engine, source: ps.Source, output: ps.Output, ckpt: ps.Checkpointer,
+		ckptLocation: r.Checkpoint, start: ps.Started}
+	current.Store(svc)
+
 	if _, err := sdNotify("READY=1\nSTATUS=consuming"); err != nil {
 		log.Warn("systemd notification failed", "error", err)
 	}
