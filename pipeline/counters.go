@@ -65,19 +65,47 @@ func (c *Counters) MalformedTotal() uint64 {
 	return n + c.LineTooLong
 }
 
-// Summary formats the counters as one line of key=value pairs, every reason
-// included even when zero so that scripts can rely on the keys.
+// Summary formats the counters as one line of key=value pairs: the
+// totals always, every other counter (malformed lines, skipped and dropped
+// points, unsendable rollups, by reason) only when it is not zero.
 func (c *Counters) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "lines=%d points=%d aggregated=%d series=%d rollups=%d", c.Lines, c.Points, c.Aggregated, c.Series, c.Rollups)
-	for _, r := range fastparse.AllReasons {
-		fmt.Fprintf(&b, " malformed_%s=%d", r, c.Malformed[r])
-	}
-	fmt.Fprintf(&b, " malformed_line_too_long=%d", c.LineTooLong)
-	fmt.Fprintf(&b, " skipped_string_field=%d rejected_non_finite=%d rejected_future=%d dropped_late=%d dropped_closed_early=%d dropped_key_too_long=%d dropped_series_limit=%d",
-		c.StringField, c.NonFinite, c.Future, c.Late, c.ClosedEarly, c.KeyTooLong, c.SeriesLimit)
-	for _, r := range emit.AllDropReasons {
-		fmt.Fprintf(&b, " unemitted_%s=%d", r, c.Dropped[r])
+	for i, kv := range c.SummaryPairs() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", kv.Key, kv.Value)
 	}
 	return b.String()
+}
+
+// SummaryPair is one counter of a summary.
+type SummaryPair struct {
+	Key   string
+	Value uint64
+}
+
+// SummaryPairs returns what Summary prints, as pairs (for structured logs).
+func (c *Counters) SummaryPairs() []SummaryPair {
+	out := []SummaryPair{{"lines", c.Lines}, {"points", c.Points}, {"aggregated", c.Aggregated}, {"series", c.Series}, {"rollups", c.Rollups}}
+	add := func(key string, v uint64) {
+		if v != 0 {
+			out = append(out, SummaryPair{key, v})
+		}
+	}
+	for _, r := range fastparse.AllReasons {
+		add("malformed_"+r.String(), c.Malformed[r])
+	}
+	add("malformed_line_too_long", c.LineTooLong)
+	add("skipped_string_field", c.StringField)
+	add("rejected_non_finite", c.NonFinite)
+	add("rejected_future", c.Future)
+	add("dropped_late", c.Late)
+	add("dropped_closed_early", c.ClosedEarly)
+	add("dropped_key_too_long", c.KeyTooLong)
+	add("dropped_series_limit", c.SeriesLimit)
+	for _, r := range emit.AllDropReasons {
+		add("unemitted_"+r.String(), c.Dropped[r])
+	}
+	return out
 }

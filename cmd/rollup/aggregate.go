@@ -162,7 +162,17 @@ func (a *aggregateCmd) Run(log *slog.Logger, std stdio) error {
 		closeErr = err
 	}
 	c := eng.Counters()
-	fmt.Fprintln(std.err, "rollup aggregate:", c.Summary())
+	if _, ok := log.Handler().(*slog.JSONHandler); ok {
+		// --log-format json: the summary is a record like the others,
+		// each counter a field.
+		attrs := []any{}
+		for _, kv := range c.SummaryPairs() {
+			attrs = append(attrs, kv.Key, kv.Value)
+		}
+		log.Info("rollup aggregate summary", attrs...)
+	} else {
+		fmt.Fprintln(std.err, "rollup aggregate:", c.Summary())
+	}
 	if readErr != nil {
 		return readErr
 	}

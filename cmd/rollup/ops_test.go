@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,7 +90,7 @@ func TestAggregateLimits(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if n := len(sortedLines(out)); n != 2 || !strings.Contains(errOut, "dropped_series_limit=3") || !strings.Contains(errOut, "malformed_too_many_fields=1") {
+	if n := len(sortedLines(out)); n != 2 || !summaryHas(errOut, "dropped_series_limit=3") || !summaryHas(errOut, "malformed_too_many_fields=1") {
 		t.Fatalf("%d rollups; summary: %s", n, errOut)
 	}
 }
@@ -451,5 +452,41 @@ func TestHealthFromTheStart(t *testing.T) {
 	waitFor(t, 10*time.Second, "/readyz to say ready", func() bool { code, _ := get("/readyz"); return code == 200 })
 	if _, body := get("/metrics"); !strings.Contains(body, "rollup_kafka_up 1") || !strings.Contains(body, "rollup_points_total") {
 		t.Errorf("/metrics when consuming lacks rollup_kafka_up 1 or the counters")
+	}
+}
+
+// With --log-format json, aggregate's summary is a JSON record with a
+// field per counter; in text it lists only the counters that are not zero.
+func TestAggregateSummaryFormats(t *testing.T) {
+	in := "m v=1 1700000000000000000\nbad\n"
+	code, _, errOut := runCLI(t, in, "--log-format", "json", "aggregate", "--archive", "1m:sum")
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	var rec map[string]any
+	if code != 0 || json.Unmarshal([]byte(lines[len(lines)-1]), &rec) != nil || rec["malformed_syntax"] != 1.0 || rec["points"] != 1.0 {
+		t.Fatalf("exit %d; last stderr line %q", code, lines[len(lines)-1])
+	}
+	if _, ok := rec["dropped_late"]; ok {
+		t.Errorf("zero counter in the summary: %v", rec)
+	}
+	_, _, errOut = runCLI(t, in, "aggregate", "--archive", "1m:sum")
+	if !strings.Contains(errOut, "rollup aggregate: lines=2 points=1 aggregated=1 series=1 rollups=1 malformed_syntax=1\n") {
+		t.Errorf("text summary: %q", errOut)
+	}
+}
+
+// The Kafka client's warnings, repeated for every connection attempt
+// while a broker is down, are throttled per message.
+func TestKafkaLogThrottled(t *testing.T) {
+	var buf syncBuffer
+	l := kgoLogger(slog.New(slog.NewTextHandler(&buf, nil)))
+	for range 50 {
+		l.Log(kgo.LogLevelWarn, "unable to open connection to broker", "addr", "127.0.0.1:1")
+	}
+	l.Log(kgo.LogLevelWarn, "another message")
+	if n := strings.Count(buf.String(), "unable to open connection"); n != 5 {
+		t.Errorf("%d of 50 repeated warnings logged, want 5:\n%s", n, buf.String())
+	}
+	if !strings.Contains(buf.String(), "another message") {
+		t.Error("a different message was held back")
 	}
 }

@@ -674,12 +674,34 @@ func kgoLogger(log *slog.Logger) kgo.Logger {
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		level = kgo.LogLevelDebug
 	}
-	return &slogKgo{log: log.With("component", "kafka"), level: level}
+	return &slogKgo{log: log.With("component", "kafka"), level: level, throttles: map[string]*pipeline.Throttle{}}
 }
 
+// slogKgo logs the Kafka client's messages through slog. Its warnings and
+// errors repeat for every connection attempt while a broker is down: each
+// distinct message is throttled as malformed lines are (5 per 10s, then the
+// count of those held back).
 type slogKgo struct {
-	log   *slog.Logger
-	level kgo.LogLevel
+	log       *slog.Logger
+	level     kgo.LogLevel
+	mu        sync.Mutex
+	throttles map[string]*pipeline.Throttle
+}
+
+// allow applies msg's throttle; it returns whether to log and how many
+// were held back since the last one logged.
+func (l *slogKgo) allow(msg string) (bool, uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.throttles[msg]
+	if t == nil {
+		if len(l.throttles) >= 256 { // the client's messages are constants; bound it anyway
+			clear(l.throttles)
+		}
+		t = pipeline.NewThrottle(5, 10*time.Second)
+		l.throttles[msg] = t
+	}
+	return t.Allow(time.Now())
 }
 
 func (l *slogKgo) Level() kgo.LogLevel { return l.level }
@@ -695,6 +717,15 @@ func (l *slogKgo) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		sl = slog.LevelInfo
 	default:
 		sl = slog.LevelDebug
+	}
+	if sl >= slog.LevelWarn {
+		ok, suppressed := l.allow(msg)
+		if !ok {
+			return
+		}
+		if suppressed > 0 {
+			keyvals = append(keyvals, "suppressed_since_last", suppressed)
+		}
 	}
 	l.log.Log(context.Background(), sl, msg, keyvals...)
 }
