@@ -75,7 +75,8 @@ func ParseArchive(spec string) (Archive, error) {
 	return a, nil
 }
 
-// ParseStep parses a step: Go duration syntax plus "d" for days (24h), e.g.
+// ParseStep parses a step: Go duration syntax plus "d" for days (24h) and
+// "w" for weeks (7d), e.g.
 // "10s", "1m", "1h30m", "1d", "1d12h". It must be a positive whole number of
 // seconds.
 func ParseStep(s string) (int64, error) {
@@ -92,9 +93,9 @@ func ParseStep(s string) (int64, error) {
 	return int64(d / time.Second), nil
 }
 
-// parseDuration is time.ParseDuration with a "d" (24h) unit.
+// parseDuration is time.ParseDuration with "d" (24h) and "w" (7d) units.
 func parseDuration(s string) (time.Duration, error) {
-	if !strings.Contains(s, "d") {
+	if !strings.ContainsAny(s, "dw") {
 		return time.ParseDuration(s)
 	}
 	// Split into number+unit terms and convert the day terms to hours.
@@ -114,12 +115,16 @@ func parseDuration(s string) (time.Duration, error) {
 		}
 		num, unit := rest[:i], rest[i:j]
 		var d time.Duration
-		if unit == "d" {
+		if unit == "d" || unit == "w" {
+			hours := 24.0
+			if unit == "w" {
+				hours = 7 * 24
+			}
 			f, err := strconv.ParseFloat(num, 64)
-			if err != nil || f*24 > 1<<32 {
+			if err != nil || f*hours > 1<<32 {
 				return 0, fmt.Errorf("invalid duration %q", s)
 			}
-			d = time.Duration(f * 24 * float64(time.Hour))
+			d = time.Duration(f * hours * float64(time.Hour))
 		} else {
 			var err error
 			if d, err = time.ParseDuration(num + unit); err != nil {

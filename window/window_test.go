@@ -207,14 +207,14 @@ func TestExpiryKeepsOpenCoarseWindows(t *testing.T) {
 }
 
 func TestParseArchiveAndValidate(t *testing.T) {
-	good := map[string]int64{"10s": 10, "1m": 60, "1h30m": 5400, "1d": 86400, "1d12h": 129600, "90s": 90}
+	good := map[string]int64{"10s": 10, "1m": 60, "1h30m": 5400, "1d": 86400, "1d12h": 129600, "90s": 90, "1w": 604800, "1w1d": 691200}
 	for in, want := range good {
 		got, err := ParseStep(in)
 		if err != nil || got != want {
 			t.Errorf("ParseStep(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "0s", "-1m", "1.5s", "500ms", "d", "1x", "1dd"} {
+	for _, in := range []string{"", "0s", "-1m", "1.5s", "500ms", "d", "1x", "1dd", "w", "1ww"} {
 		if _, err := ParseStep(in); err == nil {
 			t.Errorf("ParseStep(%q) accepted", in)
 		}

@@ -38,7 +38,7 @@ func serveUntil(t *testing.T, args ...string) (svc *service, stop func() error) 
 func serveAsync(t *testing.T, args ...string) (svc *service, stop func() error, exited func(d time.Duration) (bool, error)) {
 	t.Helper()
 	var c cli
-	parser, err := kong.New(&c, kong.Name("rollup"), formatVars(), kong.Exit(func(int) { t.Fatal("kong exit") }))
+	parser, err := kong.New(&c, kong.Name("rollup"), cliOptions(), kong.Exit(func(int) { t.Fatal("kong exit") }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func checkpointRestart(t *testing.T, loc, delivery string) {
 
 	// Other archives: refused, with the difference and the way out.
 	var cl cli
-	parser, _ := kong.New(&cl, kong.Name("rollup"), formatVars())
+	parser, _ := kong.New(&cl, kong.Name("rollup"), cliOptions())
 	args := append(slices.Clone(base), "--archive", "1m:sum")
 	if _, err := parser.Parse(append([]string{"run"}, args...)); err != nil {
 		t.Fatal(err)

@@ -66,7 +66,7 @@ func (d *demoCmd) Run(log *slog.Logger, std stdio) error {
 		args = append(args, "--archive", a)
 	}
 	var c cli
-	parser, err := kong.New(&c, kong.Name("rollup"), formatVars(), kong.Exit(func(int) {}))
+	parser, err := kong.New(&c, kong.Name("rollup"), cliOptions(), kong.Exit(func(int) {}))
 	if err != nil {
 		return err
 	}

@@ -5,11 +5,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"reflect"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
 
@@ -55,7 +59,7 @@ func run(args []string, std stdio) int {
 		kong.Writers(std.out, std.err),
 		kong.Exit(func(code int) { exit = code }),
 		kong.Configuration(kong.JSON),
-		formatVars(),
+		cliOptions(),
 	)
 	if err != nil {
 		fmt.Fprintf(std.err, "rollup: %v\n", err)
@@ -67,6 +71,10 @@ func run(args []string, std stdio) int {
 	}
 	if err != nil {
 		fmt.Fprintf(std.err, "rollup: %v\n", err)
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			return 1 // the --config file cannot be read: an I/O error
+		}
 		return 2
 	}
 	if c.Config != "" {
@@ -82,10 +90,22 @@ func run(args []string, std stdio) int {
 	log := slog.New(handler)
 	if err := ctx.Run(log, std); err != nil {
 		fmt.Fprintf(std.err, "rollup: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
 		return 1
 	}
 	return 0
 }
+
+// usageError is a flag value that does not make sense (found after kong
+// parsed it: a bad archive, conflicting options): exit status 2, as for
+// kong's own command-line errors. Other errors (I/O, the brokers) exit 1.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
 
 // formatVars fills the ${...} of the format flags from the format lists, so
 // that --help, the enums and the decoders and encoders cannot disagree:
@@ -115,4 +135,42 @@ func formatVars() kong.Vars {
 		v[key], v[key+"_help"] = strings.Join(names, ","), strings.Join(help, "; ")
 	}
 	return v
+}
+
+// cliOptions are the kong options every parser of the command line takes:
+// the format lists and the duration mapper.
+func cliOptions() kong.Option {
+	return kong.OptionFunc(func(k *kong.Kong) error {
+		if err := formatVars().Apply(k); err != nil {
+			return err
+		}
+		return kong.TypeMapper(reflect.TypeOf(time.Duration(0)), durationMapper()).Apply(k)
+	})
+}
+
+// durationMapper reads a duration as time.ParseDuration does. Unlike
+// kong's own it refuses a bare number from a configuration file
+// ("lateness": 30 would be 30 ns): a duration needs its unit.
+func durationMapper() kong.MapperFunc {
+	return func(ctx *kong.DecodeContext, target reflect.Value) error {
+		t, err := ctx.Scan.PopValue("duration")
+		if err != nil {
+			return err
+		}
+		var d time.Duration
+		switch v := t.Value.(type) {
+		case string:
+			if d, err = time.ParseDuration(v); err != nil {
+				return fmt.Errorf("expected a duration with its unit (e.g. 30s, 5m, 1h) but got %q", v)
+			}
+		case float64, int, int64:
+			if reflect.ValueOf(v).Convert(reflect.TypeOf(float64(0))).Float() != 0 {
+				return fmt.Errorf("expected a duration with its unit but got the number %v: write it as a string, e.g. \"%vs\"", v, v)
+			}
+		default:
+			return fmt.Errorf("expected a duration but got %v", v)
+		}
+		target.Set(reflect.ValueOf(d))
+		return nil
+	}
 }

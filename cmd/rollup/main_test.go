@@ -116,7 +116,7 @@ func TestAggregateOpenTSDB(t *testing.T) {
 		}
 	}
 	code, _, errOut = runCLI(t, "", "aggregate", "--archive", "1h30m:sum", "--output-format", "opentsdb")
-	if code != 1 || !strings.Contains(errOut, "archive 1h30m") {
+	if code != 2 || !strings.Contains(errOut, "archive 1h30m") {
 		t.Fatalf("compound-unit OpenTSDB interval: exit %d %s", code, errOut)
 	}
 }
@@ -133,8 +133,8 @@ func TestAggregateConfigErrors(t *testing.T) {
 	}
 	for want, args := range cases {
 		code, _, errOut := runCLI(t, "", append([]string{"aggregate"}, args...)...)
-		if code != 1 || !strings.Contains(errOut, want) {
-			t.Errorf("%v: exit %d, stderr %q; want exit 1 mentioning %q", args, code, errOut, want)
+		if code != 2 || !strings.Contains(errOut, want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 mentioning %q", args, code, errOut, want)
 		}
 	}
 	if code, _, _ := runCLI(t, "", "aggregate", "--precision", "ps"); code != 2 {

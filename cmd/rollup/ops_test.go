@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -125,7 +127,7 @@ func TestRunShutdownOutputBlocked(t *testing.T) {
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	var cl cli
-	parser, err := kong.New(&cl, kong.Name("rollup"), formatVars())
+	parser, err := kong.New(&cl, kong.Name("rollup"), cliOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +389,7 @@ func TestHealthFromTheStart(t *testing.T) {
 	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in")) // no output topic yet
 	metrics := freeAddr(t)
 	var cl cli
-	parser, err := kong.New(&cl, kong.Name("rollup"), formatVars())
+	parser, err := kong.New(&cl, kong.Name("rollup"), cliOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,5 +490,30 @@ func TestKafkaLogThrottled(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "another message") {
 		t.Error("a different message was held back")
+	}
+}
+
+// Exit status 2 for values that make no sense (found by kong or after it),
+// 1 for a configuration file that cannot be read; a duration from a file
+// needs its unit; weeks are a step unit.
+func TestConfigErrorsAndExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "bare.json")
+	os.WriteFile(bare, []byte(`{"lateness": 30}`), 0o600)
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--config", filepath.Join(dir, "missing.json"), "run", "--dry-run", "--brokers", "a:1", "--topic", "x"}, 1, "no such file"},
+		{[]string{"--config", bare, "run", "--dry-run", "--brokers", "a:1", "--topic", "x"}, 2, `--lateness: expected a duration with its unit but got the number 30: write it as a string, e.g. "30s"`},
+		{[]string{"run", "--dry-run", "--brokers", "a:1", "--topic", "x", "--archive", "1x:sum"}, 2, `archive "1x:sum"`},
+		{[]string{"run", "--dry-run", "--brokers", "a:1,,b:2", "--topic", "x"}, 2, "has an empty entry"},
+		{[]string{"aggregate", "--archive", "1d:sum", "--archive", "1w:sum"}, 0, ""},
+	} {
+		code, _, errOut := runCLI(t, "", c.args...)
+		if code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d with %q", c.args, code, errOut, c.code, c.want)
+		}
 	}
 }

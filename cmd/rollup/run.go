@@ -31,7 +31,7 @@ import (
 )
 
 type runCmd struct {
-	Brokers                   []string      `help:"Kafka bootstrap brokers, host:port (repeatable or comma-separated)." default:"127.0.0.1:9092" env:"ROLLUP_BROKERS" placeholder:"HOST:PORT"`
+	Brokers                   []string      `help:"Kafka bootstrap brokers, host:port (repeatable or comma-separated) (default ${default})." default:"127.0.0.1:9092" env:"ROLLUP_BROKERS" placeholder:"HOST:PORT"`
 	Topic                     []string      `help:"Input topic, as NAME or NAME:FORMAT for a topic whose format differs from --input-format (repeatable or comma-separated). Every partition is read directly, without a consumer group." env:"ROLLUP_TOPIC" xor:"input" placeholder:"NAME"`
 	TopicRegex                string        `help:"Read every topic whose whole name matches this regular expression (RE2), including topics created while running. Instead of --topic." env:"ROLLUP_TOPIC_REGEX" xor:"input" placeholder:"REGEX"`
 	InputFormat               string        `help:"Format of the input record values: ${input_formats_help}." default:"influx" enum:"${input_formats}" env:"ROLLUP_INPUT_FORMAT"`
@@ -40,9 +40,9 @@ type runCmd struct {
 	InputOpenTSDBSpecialChars string        `name:"input-opentsdb-special-chars" help:"With --input-format opentsdb or opentsdb-keyed: more characters allowed in metrics and tags (OpenTSDB's tsd.core.tag.allow_specialchars)." default:"" env:"ROLLUP_INPUT_OPENTSDB_SPECIAL_CHARS"`
 	CarbonSchemas             string        `name:"carbon-schemas" help:"With --input-format carbon: a storage-schemas.conf, read as metrictank reads it (the first retention of the first matching pattern is a series' raw interval); a warning names every pattern whose raw interval is longer than the finest archive step." env:"ROLLUP_CARBON_SCHEMAS" placeholder:"FILE" type:"existingfile"`
 	Precision                 string        `help:"Unit of line-protocol timestamps: ns, us, ms or s (OpenTSDB timestamps are seconds or milliseconds by magnitude)." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`
-	DefaultTime               string        `name:"default-time" help:"Time of lines without a timestamp: record (their Kafka record's timestamp, so that a replay gives what live gave; now where the record has none), now (the time they are read), or a fixed time as Unix nanoseconds or RFC 3339." default:"record" env:"ROLLUP_DEFAULT_TIME" placeholder:"record|now|TIME"`
+	DefaultTime               string        `name:"default-time" help:"Time of lines without a timestamp: record (their Kafka record's timestamp, so that a replay gives what live gave; now where the record has none), now (the time they are read), or a fixed time as Unix nanoseconds or RFC 3339 (default ${default})." default:"record" env:"ROLLUP_DEFAULT_TIME" placeholder:"record|now|TIME"`
 	Start                     string        `help:"Where to start the partitions that exist at startup: earliest or latest. Partitions and topics found later always start at the earliest offset." default:"earliest" enum:"earliest,latest" env:"ROLLUP_START"`
-	OutputTopic               string        `help:"Topic the rollups go to (archives may override it with :topic=NAME). It must exist." default:"rollups" env:"ROLLUP_OUTPUT_TOPIC" placeholder:"NAME"`
+	OutputTopic               string        `help:"Topic the rollups go to (archives may override it with :topic=NAME). It must exist (default ${default})." default:"rollups" env:"ROLLUP_OUTPUT_TOPIC" placeholder:"NAME"`
 	CreateTopics              bool          `help:"Create the output topics that do not exist, with retention.ms set to the longest ttl= of their archives; warn about existing ones that keep rollups for less than that. Existing topics are never changed." env:"ROLLUP_CREATE_TOPICS"`
 	CreateTopicsPartitions    int32         `help:"Partitions of the topics --create-topics creates (series spread over them by hash)." default:"6" env:"ROLLUP_CREATE_TOPICS_PARTITIONS"`
 	OutputFormat              string        `help:"Rollup output: ${output_formats_help}." default:"opentsdb" enum:"${output_formats}" env:"ROLLUP_OUTPUT_FORMAT"`
@@ -53,7 +53,7 @@ type runCmd struct {
 	MdmAnnounceInterval       time.Duration `name:"mdm-announce-interval" help:"With metrictank output: how often a series' MetricData is sent again (a metrictank node that restarts learns the series anew), as metrictank's publisher does." default:"1h" env:"ROLLUP_MDM_ANNOUNCE_INTERVAL"`
 	OutputRecordBytes         int           `help:"Most bytes in one output record value (a window bigger than this goes alone). Smaller records lose less when OpenTSDB rejects one." default:"65536" env:"ROLLUP_OUTPUT_RECORD_BYTES"`
 	OpenTSDBMaxTags           int           `name:"opentsdb-max-tags" help:"Most tags an OpenTSDB rollup may carry; match tsd.storage.max_tags (minus one if the TSDs run with tsd.rollups.tag_raw)." default:"8" env:"ROLLUP_OPENTSDB_MAX_TAGS"`
-	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME][:format=NAME][:ttl=DURATION] (repeatable). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic, format= writes it in its own format instead of --output-format (one format per topic); ttl= is how long its store keeps it (with --create-topics, the topic's retention)." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
+	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME][:format=NAME][:ttl=DURATION] (repeatable). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic, format= writes it in its own format instead of --output-format (one format per topic); ttl= is how long its store keeps it (with --create-topics, the topic's retention) (default ${default})." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
 	Lateness                  time.Duration `help:"How far behind its partition's newest point a point may be and still count. Later points are counted as late and dropped." default:"30s" env:"ROLLUP_LATENESS"`
 	IdleTimeout               time.Duration `help:"A partition that delivers nothing for this long stops holding back the watermark; when all are idle, the wall clock closes windows (minus --lateness). 0 disables." default:"1m" env:"ROLLUP_IDLE_TIMEOUT"`
 	FetchMaxWait              time.Duration `name:"fetch-max-wait" help:"How long a broker may hold a fetch that has no records (Kafka's fetch.max.wait.ms). A broker that answers no fetch for 4 times this is taken to be unreachable, and no partition counts as idle meanwhile; --idle-timeout must leave room for that." default:"500ms" env:"ROLLUP_FETCH_MAX_WAIT"`
@@ -68,7 +68,7 @@ type runCmd struct {
 	Parsers                   int           `help:"Parser goroutines, each reading a fixed group of partitions (default: GOMAXPROCS)." default:"0" env:"ROLLUP_PARSERS"`
 	MetadataInterval          time.Duration `help:"How often to look for new partitions and topics (and output partition counts)." default:"5s" env:"ROLLUP_METADATA_INTERVAL"`
 	ProduceBufferBytes        int           `help:"Most output bytes buffered while the brokers are slow or down; when full, reading pauses (nothing is dropped)." default:"268435456" env:"ROLLUP_PRODUCE_BUFFER_BYTES"`
-	MetricsListen             string        `help:"Address of the HTTP server for /metrics (Prometheus text) and /healthz; empty disables it." default:"127.0.0.1:9108" env:"ROLLUP_METRICS_LISTEN" placeholder:"HOST:PORT"`
+	MetricsListen             string        `help:"Address of the HTTP server for /metrics (Prometheus text), /healthz, /readyz and (on loopback, or with --pprof-auth-key) /debug/pprof/; empty disables it (default ${default})." default:"127.0.0.1:9108" env:"ROLLUP_METRICS_LISTEN" placeholder:"HOST:PORT"`
 	PprofAuthKey              string        `name:"pprof-auth-key" help:"Serve /debug/pprof/ on a listener that is not loopback, to requests with ?authKey=KEY (on loopback it is served without a key, or with it when set)." env:"ROLLUP_PPROF_AUTH_KEY" placeholder:"KEY"`
 	ShutdownTimeout           time.Duration `help:"On SIGTERM/SIGINT, how long to wait for fetched records to be applied, the final checkpoint to be written and produced records to be acknowledged before exiting anyway." default:"30s" env:"ROLLUP_SHUTDOWN_TIMEOUT"`
 	Checkpoint                string        `help:"Where to keep checkpoints of the state (open windows, series, offsets, watermarks): a directory path, file:///path or hdfs://namenode:port/path (hdfs://nn1:port,nn2:port/path for an HA pair; the HDFS user is $HADOOP_USER_NAME or the process user). At start the newest valid one is restored and every partition resumes at its offset; a final one is written on SIGTERM. Empty: no checkpoints (a restart loses the open windows)." env:"ROLLUP_CHECKPOINT" placeholder:"DIR|URL"`
@@ -78,7 +78,7 @@ type runCmd struct {
 	CheckpointRequire         bool          `help:"Refuse to start without a usable checkpoint (e.g. when the checkpoint disk is not mounted)." env:"ROLLUP_CHECKPOINT_REQUIRE"`
 	Delivery                  string        `help:"Output guarantee: exactly-once (the default with --checkpoint: the rollups between two checkpoints go out in one Kafka transaction with a marker in --marker-topic; read_committed readers see each rollup once through any crash, at each checkpoint, so --checkpoint-interval is also their latency) or at-least-once (the only choice without --checkpoint, and for brokers without transactions: after a crash, rollups since the last checkpoint are sent again)." enum:",exactly-once,at-least-once" default:"" env:"ROLLUP_DELIVERY"`
 	TransactionalID           string        `help:"Transactional id of the output producer with exactly-once delivery; it must stay the same across restarts and differ between services. Default: derived from --checkpoint and the input topics." env:"ROLLUP_TRANSACTIONAL_ID" placeholder:"ID"`
-	MarkerTopic               string        `help:"Topic of the commit markers of exactly-once delivery (created when missing: one partition, compacted). Services with different transactional ids may share it, but a starting service reads it up to its own marker with read_committed, so another service's open transaction can delay its start by up to that service's --checkpoint-interval; give each its own topic to avoid that." default:"rollup-commits" env:"ROLLUP_MARKER_TOPIC" placeholder:"NAME"`
+	MarkerTopic               string        `help:"Topic of the commit markers of exactly-once delivery (created when missing: one partition, compacted). Services with different transactional ids may share it, but a starting service reads it up to its own marker with read_committed, so another service's open transaction can delay its start by up to that service's --checkpoint-interval; give each its own topic to avoid that (default ${default})." default:"rollup-commits" env:"ROLLUP_MARKER_TOPIC" placeholder:"NAME"`
 	TransactionTimeout        time.Duration `help:"Transaction timeout of exactly-once delivery; it must exceed --checkpoint-interval plus the time to write a checkpoint, and not exceed the brokers' transaction.max.timeout.ms (15m by default). Default: --checkpoint-interval + 1m." default:"0s" env:"ROLLUP_TRANSACTION_TIMEOUT"`
 	DryRun                    bool          `help:"Validate the configuration, print it and exit." env:"ROLLUP_DRY_RUN"`
 
@@ -285,6 +285,11 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	if len(r.Brokers) == 0 {
 		return nil, errors.New("no --brokers")
 	}
+	for _, b := range r.Brokers {
+		if strings.TrimSpace(b) == "" {
+			return nil, fmt.Errorf("--brokers %q has an empty entry", strings.Join(r.Brokers, ","))
+		}
+	}
 	if rc.kafkaOpts, err = r.kafkaSecurity.opts(); err != nil {
 		return nil, err
 	}
@@ -386,7 +391,7 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 func (r *runCmd) Run(log *slog.Logger, std stdio) error {
 	rc, err := r.config(log)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	if r.DryRun {
 		fmt.Fprintln(std.out, "configuration valid")

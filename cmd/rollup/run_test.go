@@ -323,7 +323,7 @@ func TestRunShutdownBrokerGone(t *testing.T) {
 	}
 	defer c.Close()
 	var cl cli
-	parser, err := kong.New(&cl, kong.Name("rollup"), formatVars())
+	parser, err := kong.New(&cl, kong.Name("rollup"), cliOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
