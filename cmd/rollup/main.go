@@ -22,7 +22,7 @@ import (
 )
 
 type cli struct {
-	Config    kong.ConfigFlag  `help:"JSON configuration file; keys are flag names with _ for - (e.g. {\"output_topic\": \"rollups\"}). Flags on the command line win over the file, the file over ROLLUP_* variables." placeholder:"FILE"`
+	Config    configFile       `help:"Configuration file, TOML (name ending .toml: output_topic = \"rollups\") or JSON ({\"output_topic\": \"rollups\"}); keys are flag names with _ for -, durations strings with their unit (\"30s\"). Flags on the command line win over the file, the file over ROLLUP_* variables." placeholder:"FILE"`
 	LogLevel  slog.Level       `help:"Log level: debug, info, warn or error." default:"info" env:"ROLLUP_LOG_LEVEL"`
 	LogFormat string           `help:"Log format: text (logfmt) or json." default:"text" enum:"text,json" env:"ROLLUP_LOG_FORMAT"`
 	Version   kong.VersionFlag `help:"Print the version (module version, VCS revision, Go version) and exit."`
@@ -58,7 +58,6 @@ func run(args []string, std stdio) int {
 		kong.UsageOnError(),
 		kong.Writers(std.out, std.err),
 		kong.Exit(func(code int) { exit = code }),
-		kong.Configuration(kong.JSON),
 		cliOptions(),
 	)
 	if err != nil {
@@ -70,6 +69,7 @@ func run(args []string, std stdio) int {
 		return exit
 	}
 	if err != nil {
+		err = blameConfigKey(err, args)
 		fmt.Fprintf(std.err, "rollup: %v\n", err)
 		var pathErr *fs.PathError
 		if errors.As(err, &pathErr) {

@@ -506,7 +506,7 @@ func TestConfigErrorsAndExitCodes(t *testing.T) {
 		want string
 	}{
 		{[]string{"--config", filepath.Join(dir, "missing.json"), "run", "--dry-run", "--brokers", "a:1", "--topic", "x"}, 1, "no such file"},
-		{[]string{"--config", bare, "run", "--dry-run", "--brokers", "a:1", "--topic", "x"}, 2, `--lateness: expected a duration with its unit but got the number 30: write it as a string, e.g. "30s"`},
+		{[]string{"--config", bare, "run", "--dry-run", "--brokers", "a:1", "--topic", "x"}, 2, `lateness in ` + bare + `: expected a duration with its unit but got the number 30: write it as a string, e.g. "30s"`},
 		{[]string{"run", "--dry-run", "--brokers", "a:1", "--topic", "x", "--archive", "1x:sum"}, 2, `archive "1x:sum"`},
 		{[]string{"run", "--dry-run", "--brokers", "a:1,,b:2", "--topic", "x"}, 2, "has an empty entry"},
 		{[]string{"aggregate", "--archive", "1d:sum", "--archive", "1w:sum"}, 0, ""},
@@ -515,5 +515,58 @@ func TestConfigErrorsAndExitCodes(t *testing.T) {
 		if code != c.code || !strings.Contains(errOut, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d with %q", c.args, code, errOut, c.code, c.want)
 		}
+	}
+}
+
+// A TOML configuration file works as a JSON one does (chosen by the
+// extension), its syntax errors name line and column, and --dry-run shows
+// every setting with where it came from.
+func TestTOMLConfigAndEffectiveSettings(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "rollup.toml")
+	os.WriteFile(good, []byte("# as Telegraf's files look\nbrokers = [\"k1:9092\", \"k2:9092\"]\ntopic = [\"telegraf\"]\nlateness = \"30s\"\narchive = [\"1m:sum,count\", \"1h:max\"]\nmax_series = 5000\n"), 0o600)
+	t.Setenv("ROLLUP_SHARDS", "3")
+	code, out, errOut := runCLI(t, "", "--config", good, "run", "--dry-run", "--output-topic", "out")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"archive 1h: [max] -> topic out",
+		"  brokers = [k1:9092 k2:9092] (config file " + good + ")",
+		"  lateness = 30s (config file " + good + ")",
+		"  max-series = 5000 (config file " + good + ")",
+		"  output-topic = out (command line)",
+		"  shards = 3 (environment ROLLUP_SHARDS)",
+		"  idle-timeout = 1m0s (default)",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("--dry-run lacks %q:\n%s", want, out)
+		}
+	}
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("brokers = [\"k1:9092\"]\nlateness = \n"), 0o600)
+	code, _, errOut = runCLI(t, "", "--config", bad, "run", "--dry-run")
+	if code != 2 || !strings.Contains(errOut, "config file "+bad+":2:12: ") {
+		t.Errorf("TOML syntax error: exit %d: %s", code, errOut)
+	}
+	unknown := filepath.Join(dir, "typo.toml")
+	os.WriteFile(unknown, []byte("brokers = [\"k1:9092\"]\ntopic = [\"t\"]\noutput_topc = \"x\"\n"), 0o600)
+	if code, _, errOut = runCLI(t, "", "--config", unknown, "run", "--dry-run"); code != 2 || !strings.Contains(errOut, `unknown keys ["output_topc"]`) {
+		t.Errorf("unknown TOML key: exit %d: %s", code, errOut)
+	}
+}
+
+// The shipped example configurations are valid and say the same.
+func TestExampleConfigs(t *testing.T) {
+	var outs []string
+	for _, f := range []string{"rollup.example.json", "rollup.example.toml"} {
+		code, out, errOut := runCLI(t, "", "--config", f, "run", "--dry-run")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", f, code, errOut)
+		}
+		outs = append(outs, strings.ReplaceAll(out, f, "FILE"))
+	}
+	if outs[0] != outs[1] {
+		t.Errorf("the JSON and TOML examples differ:\n%s\n---\n%s", outs[0], outs[1])
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"github.com/cespare/xxhash/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -388,13 +389,14 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 	return rc, nil
 }
 
-func (r *runCmd) Run(log *slog.Logger, std stdio) error {
+func (r *runCmd) Run(kctx *kong.Context, log *slog.Logger, std stdio) error {
 	rc, err := r.config(log)
 	if err != nil {
 		return usageError{err}
 	}
 	if r.DryRun {
 		fmt.Fprintln(std.out, "configuration valid")
+		printEffective(std.out, kctx)
 		for i, ar := range rc.engine.Window.Archives {
 			fmt.Fprintf(std.out, "archive %s: %v -> topic %s\n", ar.Name, ar.Aggregators, rc.topics[i])
 			if rc.formats[i] != r.OutputFormat {
