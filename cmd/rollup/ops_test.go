@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -568,5 +569,30 @@ func TestExampleConfigs(t *testing.T) {
 	}
 	if outs[0] != outs[1] {
 		t.Errorf("the JSON and TOML examples differ:\n%s\n---\n%s", outs[0], outs[1])
+	}
+}
+
+// promtool (Prometheus' own checker) finds nothing wrong with a live
+// scrape. CI installs it (Debian's prometheus package) and sets
+// ROLLUP_REQUIRE_PROMTOOL, so there the test cannot skip.
+func TestPromtoolCheckMetrics(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("ROLLUP_REQUIRE_PROMTOOL") != "" {
+			t.Fatal("promtool not found and ROLLUP_REQUIRE_PROMTOOL is set")
+		}
+		t.Skip("promtool not installed (apt-get install prometheus)")
+	}
+	addrs := kfakeAddrs(t, kfake.SeedTopics(2, "in", "rollups"))
+	svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--archive", "1m:sum,count", "--metrics-listen", "", "--metadata-interval", "200ms")
+	defer stop()
+	produce(t, addrs, "in", &kgo.Record{Value: []byte("cpu,host=a idle=1 1700000000000000000\nbad line\n")})
+	waitRecords(t, svc, 1)
+	rec := httptest.NewRecorder()
+	svc.handler(false, "").ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(rec.Body.Bytes())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
 }
