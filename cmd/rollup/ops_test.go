@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -560,7 +561,7 @@ func TestTOMLConfigAndEffectiveSettings(t *testing.T) {
 // The shipped example configurations are valid and say the same.
 func TestExampleConfigs(t *testing.T) {
 	var outs []string
-	for _, f := range []string{"rollup.example.json", "rollup.example.toml"} {
+	for _, f := range []string{"../../deploy/rollup.example.json", "../../deploy/rollup.example.toml"} {
 		code, out, errOut := runCLI(t, "", "--config", f, "run", "--dry-run")
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", f, code, errOut)
@@ -594,5 +595,75 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	cmd.Stdin = bytes.NewReader(rec.Body.Bytes())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// The shipped Grafana dashboard is valid JSON and every metric its queries
+// name is one the service exports (in a live scrape).
+func TestGrafanaDashboardQueries(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in", "rollups"))
+	svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--archive", "1m:sum", "--metrics-listen", "", "--metadata-interval", "200ms",
+		"--checkpoint", t.TempDir(), "--checkpoint-interval", "300ms")
+	defer stop()
+	produce(t, addrs, "in", &kgo.Record{Value: []byte("cpu,host=a idle=1 1700000000000000000\n")})
+	waitRecords(t, svc, 1)
+	rec := httptest.NewRecorder()
+	svc.handler(false, "").ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	exported := map[string]bool{}
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if name, _, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(line, "#") {
+			name, _, _ = strings.Cut(name, "{")
+			exported[name] = true
+		}
+	}
+	metric := regexp.MustCompile(`\b(?:rollup|process|go)_[a-z0-9_]+`)
+	queries := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			queries++
+			for _, m := range metric.FindAllString(tg.Expr, -1) {
+				if !exported[m] {
+					t.Errorf("panel %q: %s names %s, which /metrics does not export", p.Title, tg.Expr, m)
+				}
+			}
+		}
+	}
+	if queries < 10 {
+		t.Errorf("only %d queries", queries)
+	}
+}
+
+// The shipped unit passes systemd-analyze verify (with ExecStart pointed
+// at a built binary).
+func TestSystemdUnitVerifies(t *testing.T) {
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	unit, err := os.ReadFile("../../deploy/rollup.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := buildRollup(t)
+	u := strings.Replace(string(unit), "ExecStart=/usr/local/bin/rollup ", "ExecStart="+bin+" ", 1)
+	if err := os.WriteFile(filepath.Join(dir, "rollup.service"), []byte(u), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(sa, "verify", filepath.Join(dir, "rollup.service")).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
