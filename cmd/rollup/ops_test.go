@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,41 +125,19 @@ func TestRunShutdownOutputBlocked(t *testing.T) {
 		return nil, nil, true // never answered
 	})
 
-	var logs syncBuffer
+	var logs chaosLog
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	var cl cli
-	parser, err := kong.New(&cl, kong.Name("rollup"), cliOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := parser.Parse([]string{"run", "--brokers", c.ListenAddrs()[0], "--topic", "in", "--archive", "1s:sum,count,min,max",
+	srv := startServing(t, log, "--brokers", c.ListenAddrs()[0], "--topic", "in", "--archive", "1s:sum,count,min,max",
 		"--lateness", "0s", "--idle-timeout", "1h", "--metrics-listen", "", "--shutdown-timeout", "2s", "--metadata-interval", "200ms",
-		"--output-record-bytes", "1024", "--produce-buffer-bytes", "4096", "--output-format", "jsonl"}); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := cl.Run.config(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan *service, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, log, &cl.Run, rc, ready) }()
-	var svc *service
-	select {
-	case svc = <-ready:
-	case err := <-done:
-		t.Fatalf("serve ended before it was ready: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("service not ready within 20s")
-	}
+		"--output-record-bytes", "1024", "--produce-buffer-bytes", "4096", "--output-format", "jsonl")
+	svc := srv.wait(t)
 	waitFor(t, 10*time.Second, "the first rollups", func() bool { return svc.engine.Counters().Rollups > 0 })
 	time.Sleep(time.Second) // the shards fill the buffer and block
 	start := time.Now()
-	cancel()
+	srv.cancel()
 	select {
-	case err := <-done:
+	case <-srv.done:
+		err := srv.err
 		took := time.Since(start)
 		t.Logf("stopped in %s: %v", took.Round(time.Millisecond), err)
 		if took > 2500*time.Millisecond {
@@ -175,24 +152,6 @@ func TestRunShutdownOutputBlocked(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "msg=stopped") || !strings.Contains(l, "fetched_records_not_applied=") {
 		t.Errorf("no final summary or count of what was left in the log:\n%s", tail(l, 10))
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestRunOutageKeepsWindowsOpen: the broker stops answering fetches (its
@@ -390,31 +349,8 @@ func TestMetricsHandlerPprofAndBuildInfo(t *testing.T) {
 func TestHealthFromTheStart(t *testing.T) {
 	addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in")) // no output topic yet
 	metrics := freeAddr(t)
-	var cl cli
-	parser, err := kong.New(&cl, kong.Name("rollup"), cliOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := parser.Parse([]string{"run", "--brokers", addrs[0], "--topic", "in", "--metrics-listen", metrics, "--metadata-interval", "200ms"}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rc, err := cl.Run.config(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan *service, 1)
-	go func() { done <- serve(ctx, log, &cl.Run, rc, ready) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
+	srv := startServing(t, slog.New(slog.NewTextHandler(io.Discard, nil)), "--brokers", addrs[0], "--topic", "in",
+		"--metrics-listen", metrics, "--metadata-interval", "200ms")
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + metrics + path)
 		if err != nil {
@@ -446,13 +382,7 @@ func TestHealthFromTheStart(t *testing.T) {
 	if _, err := req.RequestWith(context.Background(), admin); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve ended: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("not consuming 20s after the output topic was created")
-	}
+	srv.wait(t)
 	waitFor(t, 10*time.Second, "/readyz to say ready", func() bool { code, _ := get("/readyz"); return code == 200 })
 	if _, body := get("/metrics"); !strings.Contains(body, "rollup_kafka_up 1") || !strings.Contains(body, "rollup_points_total") {
 		t.Errorf("/metrics when consuming lacks rollup_kafka_up 1 or the counters")
@@ -481,7 +411,7 @@ func TestAggregateSummaryFormats(t *testing.T) {
 // The Kafka client's warnings, repeated for every connection attempt
 // while a broker is down, are throttled per message.
 func TestKafkaLogThrottled(t *testing.T) {
-	var buf syncBuffer
+	var buf chaosLog
 	l := kgoLogger(slog.New(slog.NewTextHandler(&buf, nil)))
 	for range 50 {
 		l.Log(kgo.LogLevelWarn, "unable to open connection to broker", "addr", "127.0.0.1:1")
@@ -666,4 +596,59 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	if out, err := exec.Command(sa, "verify", filepath.Join(dir, "rollup.service")).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
+}
+
+// serving is a `rollup run` started in-process by startServing.
+type serving struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when serve returned; err is what it returned
+	err    error
+	ready  chan *service
+}
+
+// startServing parses args as `rollup run` and starts serve with log; it
+// does not wait for the service to be ready (see wait).
+func startServing(t *testing.T, log *slog.Logger, args ...string) *serving {
+	t.Helper()
+	var cl cli
+	parser, err := kong.New(&cl, kong.Name("rollup"), cliOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parser.Parse(append([]string{"run"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := cl.Run.config(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &serving{cancel: cancel, done: make(chan struct{}), ready: make(chan *service, 1)}
+	go func() {
+		s.err = serve(ctx, log, &cl.Run, rc, s.ready)
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop within 30s")
+		}
+	})
+	return s
+}
+
+// wait returns the service once it consumes.
+func (s *serving) wait(t *testing.T) *service {
+	t.Helper()
+	select {
+	case svc := <-s.ready:
+		return svc
+	case <-s.done:
+		t.Fatalf("serve ended before it was ready: %v", s.err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("service not ready within 20s")
+	}
+	return nil
 }

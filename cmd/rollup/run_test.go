@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -322,33 +321,10 @@ func TestRunShutdownBrokerGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var cl cli
-	parser, err := kong.New(&cl, kong.Name("rollup"), cliOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := parser.Parse([]string{"run", "--brokers", c.ListenAddrs()[0], "--topic", "in", "--archive", "1s:sum",
-		"--lateness", "0s", "--idle-timeout", "300ms", "--fetch-max-wait", "50ms", "--metrics-listen", "", "--shutdown-timeout", "2s", "--metadata-interval", "200ms"}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rc, err := cl.Run.config(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *service, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, log, &cl.Run, rc, ready) }()
-	var svc *service
-	select {
-	case svc = <-ready:
-	case err := <-done:
-		t.Fatalf("serve ended before it was ready: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("service not ready within 20s")
-	}
-	defer cancel()
+	srv := startServing(t, slog.New(slog.NewTextHandler(io.Discard, nil)), "--brokers", c.ListenAddrs()[0], "--topic", "in",
+		"--archive", "1s:sum", "--lateness", "0s", "--idle-timeout", "300ms", "--fetch-max-wait", "50ms", "--metrics-listen", "",
+		"--shutdown-timeout", "2s", "--metadata-interval", "200ms")
+	svc := srv.wait(t)
 	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("in"))
 	if err != nil {
 		t.Fatal(err)
@@ -369,9 +345,10 @@ func TestRunShutdownBrokerGone(t *testing.T) {
 	})
 	waitFor(t, 10*time.Second, "the window to close", func() bool { return svc.engine.Counters().Rollups > 0 })
 	start := time.Now()
-	cancel()
+	srv.cancel()
 	select {
-	case err := <-done:
+	case <-srv.done:
+		err := srv.err
 		took := time.Since(start)
 		t.Logf("stopped in %s: %v", took.Round(time.Millisecond), err)
 		if err == nil || !strings.Contains(err.Error(), "shutdown") {
