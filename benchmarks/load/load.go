@@ -389,6 +389,10 @@ type Stats struct {
 	// lines are included in Points.
 	LateLines, LatePoints, BadLines, BadPoints, DisorderedLines int64
 
+	// ProduceWait is how long the generator waited for the client's
+	// buffer (the brokers not taking records as fast as it made them).
+	ProduceWait time.Duration
+
 	// Elapsed is the time since the start, including the final flush.
 	Elapsed time.Duration
 }
@@ -429,6 +433,7 @@ type counters struct {
 	_        [64]byte        // keep the promise's counters off that cache line
 
 	acked, ackedPts, ackedBytes, failed atomic.Int64
+	produceWait                         atomic.Int64 // ns the generator waited for buffer space
 	mu                                  sync.Mutex
 	errs                                map[string]int64
 }
@@ -463,6 +468,7 @@ func (c *counters) snapshot(elapsed time.Duration) Stats {
 		LateLines: p[4], LatePoints: p[5], BadLines: p[6], BadPoints: p[7], DisorderedLines: p[8],
 		AckedRecords: c.acked.Load(), AckedPoints: c.ackedPts.Load(), AckedBytes: c.ackedBytes.Load(),
 		FailedRecords: c.failed.Load(),
+		ProduceWait:   time.Duration(c.produceWait.Load()),
 		Elapsed:       elapsed,
 	}
 	c.mu.Lock()
@@ -505,7 +511,13 @@ func Run(ctx context.Context, cl *kgo.Client, cfg Config, progress func(Stats)) 
 	}
 	// Produce blocks only while the client's buffer is full (backpressure);
 	// acknowledgements arrive through the slot's promise.
-	g.emit = func(s *slot) { cl.Produce(ctx, &s.rec, s.promise) }
+	g.emit = func(s *slot) {
+		t := time.Now()
+		cl.Produce(ctx, &s.rec, s.promise)
+		if d := time.Since(t); d > 100*time.Microsecond { // it blocked: the buffer was full
+			c.produceWait.Add(int64(d))
+		}
+	}
 	g.publish = func() { c.publish(&g.tot) }
 
 	stopProgress := func() {}

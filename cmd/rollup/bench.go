@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -164,6 +165,13 @@ func (b *benchCmd) report(w io.Writer, st load.Stats) {
 	kv("records", "%d (%d acknowledged)", st.Records, st.AckedRecords)
 	kv("bytes", "%d", st.Bytes)
 	kv("points/s", "%.0f", st.PointsPerSec())
+	if b.Rate > 0 {
+		achieved := st.PointsPerSec() / b.Rate
+		kv("requested", "%.0f points/s; achieved %.0f%%", b.Rate, 100*achieved)
+		if achieved < 0.95 {
+			kv("short because", "%s", shortfall(st))
+		}
+	}
 	kv("records/s", "%.0f", st.RecordsPerSec())
 	kv("MB/s", "%.2f", st.BytesPerSec()/1e6)
 	kv("injected late", "%d lines (%d points)", st.LateLines, st.LatePoints)
@@ -180,6 +188,19 @@ func (b *benchCmd) report(w io.Writer, st load.Stats) {
 	kv("produce errors", "%d records (%s)", st.FailedRecords, strings.Join(parts, "; "))
 }
 
+// shortfall says why a run fell short of its requested rate.
+func shortfall(st load.Stats) string {
+	waited := st.ProduceWait.Seconds() / max(st.Elapsed.Seconds(), 1e-9)
+	switch {
+	case st.FailedRecords > 0:
+		return fmt.Sprintf("%d records failed (see produce errors)", st.FailedRecords)
+	case waited > 0.1:
+		return fmt.Sprintf("the brokers took records slower than the generator made them: it waited %s (%.0f%% of the run) for the producer's buffer",
+			st.ProduceWait.Round(time.Millisecond), 100*waited)
+	}
+	return "the generator could not make points faster on this machine (it hardly waited for the brokers): lower --rate, or raise --lines-per-record"
+}
+
 // progress shows load.Run's progress: a bar redrawn in place on a
 // terminal, else a plain line every 5s (a bar's \r would garble a log).
 type progress struct {
@@ -187,6 +208,7 @@ type progress struct {
 	mode     string // bar, lines or none
 	duration time.Duration
 	last     load.Stats
+	smooth   float64 // points/s, an exponential moving average over ~5s
 	nextLine time.Duration
 	drawn    bool
 }
@@ -207,10 +229,18 @@ func newProgress(mode string, w io.Writer, duration time.Duration) *progress {
 
 // update is called about once per second with the totals so far.
 func (p *progress) update(s load.Stats) {
-	rate := 0.0
 	if dt := (s.Elapsed - p.last.Elapsed).Seconds(); dt > 0 {
-		rate = float64(s.Points-p.last.Points) / dt
+		// Smoothed over about five seconds: a one-second rate jumps with
+		// every pause of the generator and the broker.
+		rate := float64(s.Points-p.last.Points) / dt
+		if p.last.Elapsed == 0 {
+			p.smooth = rate
+		} else {
+			a := 1 - math.Exp(-dt/5)
+			p.smooth += a * (rate - p.smooth)
+		}
 	}
+	rate := p.smooth
 	p.last = s
 	switch p.mode {
 	case "bar":

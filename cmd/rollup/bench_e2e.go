@@ -302,8 +302,12 @@ func (b *benchCmd) reportE2E(w io.Writer, st load.Stats, res e2eResult) {
 	if res.cpuSeconds > 0 {
 		kv("points/cpu-second", "%.0f (%.0f ns of CPU per point)", res.points/res.cpuSeconds, res.cpuSeconds*1e9/res.points)
 	}
-	kv("rollups", "%.0f in %.0f records (produce errors %.0f)", res.rollups, res.outRecords, res.produceErrors)
-	kv("emit latency", "p50 %s, p99 %s (window close to broker ack)", res.latP50, res.latP99)
+	if res.rollups == 0 {
+		kv("rollups", "none: no window closed during the run (run longer than the finest --archive step plus --lateness, or use a finer --archive)")
+	} else {
+		kv("rollups", "%.0f in %.0f records (produce errors %.0f)", res.rollups, res.outRecords, res.produceErrors)
+		kv("emit latency", "p50 %s, p99 %s (window close to broker ack)", res.latP50, res.latP99)
+	}
 	kv("peak memory", "%.1f MiB resident", res.peakRSS/(1<<20))
 	if res.rssMax > 0 {
 		kv("memory after warmup", "%.1f..%.1f MiB resident (sampled each second)", res.rssMin/(1<<20), res.rssMax/(1<<20))

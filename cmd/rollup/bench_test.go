@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/rollupd/rollup/benchmarks/load"
 )
 
 // parseBench fills a benchCmd from flags with kong, so the tags' defaults
@@ -61,7 +63,7 @@ func TestBenchEmbedded(t *testing.T) {
 	report := out.String()
 	t.Logf("report:\n%s", report)
 	for _, k := range []string{"topology", "topics", "partitions", "series", "duration", "points", "lines", "records",
-		"bytes", "points/s", "records/s", "MB/s", "injected late", "injected bad", "injected disordered", "produce errors"} {
+		"bytes", "points/s", "requested", "records/s", "MB/s", "injected late", "injected bad", "injected disordered", "produce errors"} {
 		if !strings.Contains(report, "\n"+k+":") && !strings.HasPrefix(report, k+":") {
 			t.Errorf("report lacks %q", k)
 		}
@@ -169,5 +171,28 @@ func TestBenchE2E(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A run that falls short of its rate says why; the live rate is smoothed.
+func TestBenchShortfallAndSmoothing(t *testing.T) {
+	for _, c := range []struct {
+		st   load.Stats
+		want string
+	}{
+		{load.Stats{FailedRecords: 3, Elapsed: 10 * time.Second}, "3 records failed"},
+		{load.Stats{ProduceWait: 4 * time.Second, Elapsed: 10 * time.Second}, "it waited 4s (40% of the run) for the producer's buffer"},
+		{load.Stats{ProduceWait: 100 * time.Millisecond, Elapsed: 10 * time.Second}, "the generator could not make points faster"},
+	} {
+		if got := shortfall(c.st); !strings.Contains(got, c.want) {
+			t.Errorf("%+v: %q, want it to say %q", c.st, got, c.want)
+		}
+	}
+	var out bytes.Buffer
+	p := newProgress("bar", &out, 0)
+	p.update(load.Stats{Points: 1000, Elapsed: time.Second})
+	p.update(load.Stats{Points: 1000, Elapsed: 2 * time.Second}) // a one-second stall
+	if p.smooth < 500 || p.smooth > 1000 {
+		t.Errorf("smoothed rate %.0f after 1000/s then a 1s stall, want between", p.smooth)
 	}
 }
