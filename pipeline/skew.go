@@ -11,18 +11,19 @@ import (
 // partition has a backlog, and the client fetches some far ahead of
 // others. The global watermark is the minimum over the partitions that are
 // not idle, so every window of a fast partition stays open until the
-// slowest catches up: memory grows with series x skew. A partition whose
-// watermark runs more than MaxSkew ahead of the global one is paused, and
-// resumed once it is within MaxSkew/2. The partition that holds the global
-// watermark is never paused, so consumption cannot stall for good: it
-// delivers, or goes idle and stops holding the others back (a paused
-// partition with records unread never counts as idle). Before every
+// slowest catches up: memory grows with series x skew.
+//
+// A partition whose watermark runs more than MaxSkew ahead of the global
+// one is paused, and resumed once it is within MaxSkew/2. Records it had
+// fetched already are held back (not applied) and handed over first on
+// resume; the client keeps its position past them. A paused partition
+// never counts as idle, and the partition that holds the global watermark
+// is never paused, so consumption cannot stall for good: that one
+// delivers, or goes idle and stops holding the others back. Before every
 // partition has delivered, the global watermark is unknown and nothing is
-// paused. Records of a paused partition that
-// were fetched already are held back (not applied) and handed over first
-// on resume; the client keeps its position past them. What the parsers
-// were given before the pause is applied: the skew can overshoot by their
-// queues (a few fetches of at most --fetch-max-partition-bytes each).
+// paused. What the parsers were given before a pause is applied: the skew
+// can overshoot by their queues (a few fetches of at most
+// --fetch-max-partition-bytes each).
 
 // skewCheck is how often the partitions are balanced.
 const skewCheck = 50 * time.Millisecond
@@ -76,7 +77,7 @@ func (s *Source) balance() {
 	if n := s.pausedCount(parts); (n > 0) != s.anyPaused {
 		s.anyPaused = n > 0
 		if n > 0 {
-			s.log.Info("catching up unevenly: partitions ahead of the slowest by more than --max-skew are paused until it catches up",
+			s.log.Info("catching up unevenly: partitions more than --max-skew ahead of the global watermark are paused until the others catch up",
 				"paused", n, "max_skew", s.cfg.MaxSkew)
 		} else {
 			s.log.Info("partitions aligned again: none paused")
