@@ -16,7 +16,7 @@ import (
 )
 
 type aggregateCmd struct {
-	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...] (repeatable). STEP is a Go duration or Nd for days, a whole number of seconds; every step must be a multiple of the finest. Aggregators: sum, count, min, max, first, last, avg (default ${default})." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
+	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...] (repeatable, or several separated by ;). STEP is a Go duration or Nd for days, a whole number of seconds; every step must be a multiple of the finest. Aggregators: sum, count, min, max, first, last, avg (default ${default})." default:"1m:sum,count,min,max" sep:";" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
 	Lateness                  time.Duration `help:"How far behind the newest point of the input a point may be and still count (e.g. 30s). Older points are counted as late and dropped." default:"0s" env:"ROLLUP_LATENESS"`
 	InputFormat               string        `help:"Format of the input: ${text_input_formats_help}. OpenTSDB and carbon metric names are kept as they are. (metrictank and opentsdb-keyed records need Kafka's framing: use run.)" default:"influx" enum:"${text_input_formats}" env:"ROLLUP_INPUT_FORMAT"`
 	Precision                 string        `help:"Unit of line-protocol timestamps: ns, us, ms or s (OpenTSDB timestamps are seconds or milliseconds by magnitude)." default:"ns" enum:"ns,us,ms,s" env:"ROLLUP_PRECISION"`

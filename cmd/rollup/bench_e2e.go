@@ -28,7 +28,7 @@ import (
 // e2eFlags configure `bench --e2e`.
 type e2eFlags struct {
 	E2E             bool          `name:"e2e" help:"Also run the pipeline: a child 'rollup run' process consumes the load, so its CPU and memory are measured apart from the generator and the broker. Reports end-to-end points/s, points per CPU-second, emit latency and peak memory." env:"ROLLUP_BENCH_E2E"`
-	E2EArchive      []string      `name:"e2e-archive" help:"Archives of the pipeline." default:"1m:sum,count,min,max;1h:sum,count,min,max" sep:";" env:"ROLLUP_BENCH_E2E_ARCHIVE"`
+	E2EArchive      []string      `name:"e2e-archive" help:"Archives of the pipeline, as for run (repeatable, or several separated by ;)." default:"1m:sum,count,min,max;1h:sum,count,min,max" sep:";" env:"ROLLUP_BENCH_E2E_ARCHIVE"`
 	E2ELateness     time.Duration `name:"e2e-lateness" help:"Lateness of the pipeline." default:"30s" env:"ROLLUP_BENCH_E2E_LATENESS"`
 	E2EOutputFormat string        `name:"e2e-output-format" help:"Output format of the pipeline." default:"opentsdb" enum:"opentsdb,jsonl" env:"ROLLUP_BENCH_E2E_OUTPUT_FORMAT"`
 	E2EBacklog      bool          `name:"e2e-backlog" help:"Start the pipeline only after producing: it then drains a backlog as fast as it and the broker can, which measures its top speed (points/s and CPU per point) without the generator competing for cores." env:"ROLLUP_BENCH_E2E_BACKLOG"`

@@ -25,7 +25,7 @@ type demoCmd struct {
 	Duration time.Duration `help:"How long the generator produces; the demo then waits for the last windows to close and prints a summary." default:"30s" env:"ROLLUP_DEMO_DURATION"`
 	Hosts    int           `help:"Simulated Telegraf hosts, 90 series each." default:"4" env:"ROLLUP_DEMO_HOSTS"`
 	Interval time.Duration `help:"How often each host reports (Telegraf's interval)." default:"1s" env:"ROLLUP_DEMO_INTERVAL"`
-	Archive  []string      `help:"Archives, as for run." default:"10s:sum,count,min,max,avg;1m:sum,count,min,max,avg" sep:";" env:"ROLLUP_DEMO_ARCHIVE"`
+	Archive  []string      `help:"Archives, as for run (repeatable, or several separated by ;)." default:"10s:sum,count,min,max,avg;1m:sum,count,min,max,avg" sep:";" env:"ROLLUP_DEMO_ARCHIVE"`
 	Lateness time.Duration `help:"Allowed lateness." default:"2s" env:"ROLLUP_DEMO_LATENESS"`
 	Show     string        `help:"Regular expression selecting the metrics shown in the tables (all are aggregated)." default:"^(cpu_usage_idle|mem_used_percent|system_load1)$" env:"ROLLUP_DEMO_SHOW"`
 }

@@ -9,7 +9,7 @@ import (
 )
 
 type opentsdbConfigCmd struct {
-	Archive     []string `help:"Archive as for run: STEP:AGG[,AGG...][:topic=NAME] (repeatable); give the same archives as the service (default ${default})." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
+	Archive     []string `help:"Archive as for run: STEP:AGG[,AGG...][:topic=NAME] (repeatable, or several separated by ;); give the same archives as the service (default ${default})." default:"1m:sum,count,min,max" sep:";" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
 	RawInterval string   `help:"Interval of OpenTSDB's raw data table (the defaultInterval entry); it must differ from every archive step." default:"1m" env:"ROLLUP_OPENTSDB_RAW_INTERVAL"`
 	RawTable    string   `help:"HBase table of raw data." default:"tsdb"`
 	RawPreAgg   string   `name:"raw-preagg-table" help:"HBase table of raw pre-aggregates." default:"tsdb-preagg"`

@@ -652,3 +652,25 @@ func (s *serving) wait(t *testing.T) *service {
 	}
 	return nil
 }
+
+// Archive lists take the same separator everywhere: repeated flags, or
+// several separated by ';' (also in ROLLUP_ARCHIVE).
+func TestArchiveListSeparator(t *testing.T) {
+	want := "archive 1m: [sum count] -> topic rollups\narchive 1h: [max] -> topic rollups\n"
+	for _, c := range []struct {
+		env  string
+		args []string
+	}{
+		{"", []string{"--archive", "1m:sum,count;1h:max"}},
+		{"", []string{"--archive", "1m:sum,count", "--archive", "1h:max"}},
+		{"1m:sum,count;1h:max", nil},
+	} {
+		if c.env != "" {
+			t.Setenv("ROLLUP_ARCHIVE", c.env)
+		}
+		code, out, errOut := runCLI(t, "", append([]string{"run", "--dry-run", "--brokers", "a:1", "--topic", "x"}, c.args...)...)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("env %q args %v: exit %d: %s%s", c.env, c.args, code, out, errOut)
+		}
+	}
+}

@@ -54,7 +54,7 @@ type runCmd struct {
 	MdmAnnounceInterval       time.Duration `name:"mdm-announce-interval" help:"With metrictank output: how often a series' MetricData is sent again (a metrictank node that restarts learns the series anew), as metrictank's publisher does." default:"1h" env:"ROLLUP_MDM_ANNOUNCE_INTERVAL"`
 	OutputRecordBytes         int           `help:"Most bytes in one output record value (a window bigger than this goes alone). Smaller records lose less when OpenTSDB rejects one." default:"65536" env:"ROLLUP_OUTPUT_RECORD_BYTES"`
 	OpenTSDBMaxTags           int           `name:"opentsdb-max-tags" help:"Most tags an OpenTSDB rollup may carry; match tsd.storage.max_tags (minus one if the TSDs run with tsd.rollups.tag_raw)." default:"8" env:"ROLLUP_OPENTSDB_MAX_TAGS"`
-	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME][:format=NAME][:ttl=DURATION] (repeatable). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic, format= writes it in its own format instead of --output-format (one format per topic); ttl= is how long its store keeps it (with --create-topics, the topic's retention) (default ${default})." default:"1m:sum,count,min,max" sep:"none" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
+	Archive                   []string      `help:"Archive as STEP:AGG[,AGG...][:topic=NAME][:format=NAME][:ttl=DURATION] (repeatable, or several separated by ;). STEP is a Go duration or Nd, a whole number of seconds, each a multiple of the finest; aggregators sum, count, min, max, first, last, avg; topic= sends this archive to its own topic instead of --output-topic, format= writes it in its own format instead of --output-format (one format per topic); ttl= is how long its store keeps it (with --create-topics, the topic's retention) (default ${default})." default:"1m:sum,count,min,max" sep:";" env:"ROLLUP_ARCHIVE" placeholder:"STEP:AGGS"`
 	Lateness                  time.Duration `help:"How far behind its partition's newest point a point may be and still count. Later points are counted as late and dropped." default:"30s" env:"ROLLUP_LATENESS"`
 	IdleTimeout               time.Duration `help:"A partition that delivers nothing for this long stops holding back the watermark; when all are idle, the wall clock closes windows (minus --lateness). 0 disables." default:"1m" env:"ROLLUP_IDLE_TIMEOUT"`
 	FetchMaxWait              time.Duration `name:"fetch-max-wait" help:"How long a broker may hold a fetch that has no records (Kafka's fetch.max.wait.ms). A broker that answers no fetch for 4 times this is taken to be unreachable, and no partition counts as idle meanwhile; --idle-timeout must leave room for that." default:"500ms" env:"ROLLUP_FETCH_MAX_WAIT"`
@@ -396,7 +396,6 @@ func (r *runCmd) Run(kctx *kong.Context, log *slog.Logger, std stdio) error {
 	}
 	if r.DryRun {
 		fmt.Fprintln(std.out, "configuration valid")
-		printEffective(std.out, kctx)
 		for i, ar := range rc.engine.Window.Archives {
 			fmt.Fprintf(std.out, "archive %s: %v -> topic %s\n", ar.Name, ar.Aggregators, rc.topics[i])
 			if rc.formats[i] != r.OutputFormat {
@@ -415,6 +414,7 @@ func (r *runCmd) Run(kctx *kong.Context, log *slog.Logger, std stdio) error {
 		default:
 			fmt.Fprintf(std.out, "checkpoints: %s every %s, keep %d; delivery at-least-once\n", r.Checkpoint, r.CheckpointInterval, r.CheckpointKeep)
 		}
+		printEffective(std.out, kctx)
 		return nil
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
