@@ -325,6 +325,8 @@ func checkpointRestart(t *testing.T, loc, delivery string) {
 		t.Fatalf("other archives: %v", err)
 	}
 
+	// The second run wrote checkpoints too: verify what is there now.
+	names = listCheckpoints(t, loc)
 	code, out, errOut := runCLI(t, "", "ckpt", "verify", dir)
 	if code != 0 || strings.Count(out, "ok       ") != len(names) {
 		t.Fatalf("verify: exit %d\n%s%s", code, out, errOut)
