@@ -155,7 +155,7 @@ func TestRunShutdownOutputBlocked(t *testing.T) {
 }
 
 // TestRunOutageKeepsWindowsOpen: the broker stops answering fetches (its
-// metadata still answers) for three idle timeouts; the service notices
+// metadata still answers) for two and a half idle timeouts; the service notices
 // from the unanswered fetches before the partition would count as idle,
 // so the wall clock does not close the window, and the point produced
 // during the outage is aggregated when it arrives, not dropped as
@@ -178,7 +178,7 @@ func TestRunOutageKeepsWindowsOpen(t *testing.T) {
 		return nil, errors.New("stalled"), true // the connection drops
 	})
 	svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-format", "jsonl", "--archive", "1m:sum,count",
-		"--lateness", "0s", "--idle-timeout", "1s", "--fetch-max-wait", "100ms", "--metrics-listen", "", "--metadata-interval", "200ms")
+		"--lateness", "0s", "--idle-timeout", "2s", "--fetch-max-wait", "100ms", "--metrics-listen", "", "--metadata-interval", "200ms")
 	w := time.Now().Add(-2*time.Minute).Unix() / 60 * 60
 	produce(t, addrs, "in", &kgo.Record{Value: fmt.Appendf(nil, "m,h=a v=1 %d000000000\n", w+1)})
 	waitFor(t, 10*time.Second, "the first point", func() bool { return svc.engine.Counters().Points == 1 })
@@ -186,7 +186,7 @@ func TestRunOutageKeepsWindowsOpen(t *testing.T) {
 	// Once a fetch was refused, none in flight can carry the next point.
 	waitFor(t, 10*time.Second, "a refused fetch", func() bool { return refused.Load() > 0 })
 	produce(t, addrs, "in", &kgo.Record{Value: fmt.Appendf(nil, "m,h=a v=2 %d000000000\n", w+2)})
-	time.Sleep(3 * time.Second)
+	time.Sleep(5 * time.Second) // two and a half idle timeouts
 	stalled.Store(false)
 	want := []string{
 		fmt.Sprintf(`{"metric":"m_v","tags":{"h":"a"},"step":"1m","start":%d,"aggregator":"count","value":2}`, w),
