@@ -133,21 +133,9 @@ func TestRunShutdownOutputBlocked(t *testing.T) {
 	svc := srv.wait(t)
 	waitFor(t, 10*time.Second, "the first rollups", func() bool { return svc.engine.Counters().Rollups > 0 })
 	time.Sleep(time.Second) // the shards fill the buffer and block
-	start := time.Now()
-	srv.cancel()
-	select {
-	case <-srv.done:
-		err := srv.err
-		took := time.Since(start)
-		t.Logf("stopped in %s: %v", took.Round(time.Millisecond), err)
-		if took > 2500*time.Millisecond {
-			t.Errorf("shutdown took %s with --shutdown-timeout 2s", took.Round(time.Millisecond))
-		}
-		if err == nil || !strings.Contains(err.Error(), "the output is blocked") || !strings.Contains(err.Error(), "fetched records not applied, lost") {
-			t.Errorf("error does not name the output as the cause and count what was not applied: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve still running 15s after the stop with a 2s shutdown timeout")
+	err = srv.stopWithin(t, 2500*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "the output is blocked") || !strings.Contains(err.Error(), "fetched records not applied, lost") {
+		t.Errorf("error does not name the output as the cause and count what was not applied: %v", err)
 	}
 	if l := logs.String(); !strings.Contains(l, "msg=stopped") || !strings.Contains(l, "fetched_records_not_applied=") {
 		t.Errorf("no final summary or count of what was left in the log:\n%s", tail(l, 10))
@@ -637,6 +625,25 @@ func startServing(t *testing.T, log *slog.Logger, args ...string) *serving {
 		}
 	})
 	return s
+}
+
+// stopWithin stops the service as SIGTERM does and returns serve's error;
+// the test fails if that takes longer than d.
+func (s *serving) stopWithin(t *testing.T, d time.Duration) error {
+	t.Helper()
+	start := time.Now()
+	s.cancel()
+	select {
+	case <-s.done:
+	case <-time.After(d + 10*time.Second):
+		t.Fatalf("serve still running %s after the stop", d+10*time.Second)
+	}
+	took := time.Since(start)
+	t.Logf("stopped in %s: %v", took.Round(time.Millisecond), s.err)
+	if took > d {
+		t.Errorf("shutdown took %s, more than %s", took.Round(time.Millisecond), d)
+	}
+	return s.err
 }
 
 // wait returns the service once it consumes.
