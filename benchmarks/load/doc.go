@@ -70,4 +70,8 @@
 // Record values are pooled: a value is reused only after the client's
 // promise for its record has fired. Stats values are snapshots; the
 // ProduceErrors map of each is a fresh copy.
+//
+// Files: config.go (Config and its checks), topology.go (the report's
+// shape, topic names and partitioning), generator.go (reports, lines,
+// faults and pacing), stats.go (the totals), load.go (Run).
 package load
