@@ -79,15 +79,16 @@ type mdmState struct {
 // reused buffers: announcing allocates nothing but the record, and the
 // key (an MD5) is computed once per series.
 type mdmDef struct {
-	name, mtype []byte
-	tagBytes    []byte
-	tags        [][]byte // "key=value", sorted bytewise as metrictank sorts them
-	buf         []byte
+	name, unit, mtype []byte
+	tagBytes          []byte
+	tags              [][]byte // "key=value", sorted bytewise as metrictank sorts them
+	buf               []byte
 }
 
 // define fills d with the rollup series of v in w.
 func (d *mdmDef) define(w *Window, v *AggValue) {
 	d.name = append(append(append(d.name[:0], w.Metric...), '.'), v.Aggregator...)
+	d.unit = append(d.unit[:0], "unknown"...)
 	d.mtype = append(d.mtype[:0], "gauge"...)
 	if v.Aggregator == "count" {
 		d.mtype = append(d.mtype[:0], "count"...)
@@ -110,10 +111,11 @@ func (d *mdmDef) define(w *Window, v *AggValue) {
 	}
 }
 
-// key is MetricData.MetricKey of the definition.
+// key is the definition's MD5 as MetricData.SetId computes it (see
+// MetricData.MetricKey); tags must be sorted.
 func (d *mdmDef) key(interval int64) [16]byte {
 	b := append(append(d.buf[:0], d.name...), 0)
-	b = append(append(b, "unknown"...), 0)
+	b = append(append(b, d.unit...), 0)
 	b = append(append(b, d.mtype...), 0)
 	b = strconv.AppendInt(b, interval, 10)
 	for _, t := range d.tags {
@@ -144,8 +146,10 @@ func (d *mdmDef) partition(m *MetrictankOptions, n int32) int32 {
 	return fnvPartition(d.name, n)
 }
 
-// appendData appends the definition's MetricData, byte for byte what
-// AppendMetricData writes for it.
+// appendData appends the definition's MetricData in msgpack, keys in
+// metrictank's order (Id, OrgId, Name, Interval, Value, Unit, Time, Mtype,
+// Tags), integers in their smallest signed form, as tinylib/msgp writes
+// them and metrictank's generated code does.
 func (d *mdmDef) appendData(dst []byte, org uint32, key [16]byte, interval int64, value float64, t int64) []byte {
 	dst = msgp.AppendMapHeader(dst, 9)
 	dst = msgp.AppendString(dst, "Id")
@@ -162,7 +166,7 @@ func (d *mdmDef) appendData(dst []byte, org uint32, key [16]byte, interval int64
 	dst = msgp.AppendString(dst, "Value")
 	dst = msgp.AppendFloat64(dst, value)
 	dst = msgp.AppendString(dst, "Unit")
-	dst = msgp.AppendString(dst, "unknown")
+	dst = msgp.AppendStringFromBytes(dst, d.unit)
 	dst = msgp.AppendString(dst, "Time")
 	dst = msgp.AppendInt64(dst, t)
 	dst = msgp.AppendString(dst, "Mtype")

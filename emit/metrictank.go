@@ -7,7 +7,6 @@ package emit
 // its points into MetricPointArray records) builds on these.
 
 import (
-	"crypto/md5"
 	"encoding/binary"
 	"encoding/hex"
 	"hash/fnv"
@@ -16,7 +15,6 @@ import (
 	"strconv"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/tinylib/msgp/msgp"
 )
 
 // MetricData is metrictank's series description (schema.MetricData).
@@ -36,23 +34,17 @@ type MetricData struct {
 // separated by NUL bytes. It sorts m.Tags in place.
 func (m *MetricData) MetricKey() [16]byte {
 	slices.Sort(m.Tags)
-	h := md5.New()
-	var buf [256]byte
-	b := append(buf[:0], m.Name...)
-	b = append(b, 0)
-	b = append(b, m.Unit...)
-	b = append(b, 0)
-	b = append(b, m.Mtype...)
-	b = append(b, 0)
-	b = strconv.AppendInt(b, int64(m.Interval), 10)
-	h.Write(b)
+	return m.def().key(int64(m.Interval))
+}
+
+// def is m as the sink's definition, which holds the one encoding of
+// keys and MetricData.
+func (m *MetricData) def() *mdmDef {
+	d := &mdmDef{name: []byte(m.Name), unit: []byte(m.Unit), mtype: []byte(m.Mtype)}
 	for _, t := range m.Tags {
-		h.Write([]byte{0})
-		h.Write([]byte(t))
+		d.tags = append(d.tags, []byte(t))
 	}
-	var key [16]byte
-	h.Sum(key[:0])
-	return key
+	return d
 }
 
 // MetricID is the id string of a key: "<org>.<32 lowercase hex>".
@@ -65,31 +57,7 @@ func MetricID(org uint32, key [16]byte) string {
 // their smallest signed form, as tinylib/msgp writes it. key is
 // m.MetricKey() (computed once per series by the caller).
 func AppendMetricData(dst []byte, m *MetricData, key [16]byte) []byte {
-	// msgp's appenders write what metrictank's generated code writes:
-	// the smallest signed int form, float64 as 0xcb.
-	dst = msgp.AppendMapHeader(dst, 9)
-	dst = msgp.AppendString(dst, "Id")
-	dst = msgp.AppendString(dst, MetricID(m.OrgID, key))
-	dst = msgp.AppendString(dst, "OrgId")
-	dst = msgp.AppendInt64(dst, int64(m.OrgID))
-	dst = msgp.AppendString(dst, "Name")
-	dst = msgp.AppendString(dst, m.Name)
-	dst = msgp.AppendString(dst, "Interval")
-	dst = msgp.AppendInt64(dst, int64(m.Interval))
-	dst = msgp.AppendString(dst, "Value")
-	dst = msgp.AppendFloat64(dst, m.Value)
-	dst = msgp.AppendString(dst, "Unit")
-	dst = msgp.AppendString(dst, m.Unit)
-	dst = msgp.AppendString(dst, "Time")
-	dst = msgp.AppendInt64(dst, m.Time)
-	dst = msgp.AppendString(dst, "Mtype")
-	dst = msgp.AppendString(dst, m.Mtype)
-	dst = msgp.AppendString(dst, "Tags")
-	dst = msgp.AppendArrayHeader(dst, uint32(len(m.Tags)))
-	for _, t := range m.Tags {
-		dst = msgp.AppendString(dst, t)
-	}
-	return dst
+	return m.def().appendData(dst, m.OrgID, key, int64(m.Interval), m.Value, m.Time)
 }
 
 // Record formats of kafka-mdm (the first byte of a record value).

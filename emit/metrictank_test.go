@@ -82,8 +82,9 @@ func refPartition(m MetrictankOptions, md *MetricData, n int32) int32 {
 	return PartitionBySeries(md.Name, n)
 }
 
-// The sink's MetricData, built from the window in reused buffers, is byte
-// for byte AppendMetricData's, with the same key and partition, also where
+// The definition the sink builds from a window (name, unit, mtype, sorted
+// "key=value" tags) is the one of the MetricData a reader would expect:
+// same key, same bytes, same partition under every scheme, also where
 // sorting by tag key and sorting "key=value" strings differ.
 func TestMdmDefMatchesMetricData(t *testing.T) {
 	wins := []Window{
