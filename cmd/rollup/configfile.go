@@ -91,13 +91,9 @@ func checkConfigKeys(path string, ctx *kong.Context) error {
 	}
 	known := map[string]bool{}
 	for _, f := range ctx.Flags() {
-		// The two spellings kong's JSON resolver looks up.
-		known[strings.ReplaceAll(f.Name, "-", "_")] = true
-		parts := strings.Split(f.Name, "-")
-		for i := 1; i < len(parts); i++ {
-			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		for _, k := range configKeys(f.Name) {
+			known[k] = true
 		}
-		known[strings.Join(parts, "")] = true
 	}
 	var unknown []string
 	for k := range keys {
@@ -166,18 +162,22 @@ func onCommandLine(args []string, name string) bool {
 }
 
 func inConfig(file map[string]any, name string) bool {
-	if file == nil {
-		return false
+	for _, k := range configKeys(name) {
+		if _, ok := file[k]; ok {
+			return true
+		}
 	}
-	if _, ok := file[strings.ReplaceAll(name, "-", "_")]; ok {
-		return true
-	}
-	parts := strings.Split(name, "-")
+	return false
+}
+
+// configKeys are the two spellings of a flag's key that kong's JSON
+// resolver looks up: output_topic and outputTopic.
+func configKeys(flag string) [2]string {
+	parts := strings.Split(flag, "-")
 	for i := 1; i < len(parts); i++ {
 		parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
 	}
-	_, ok := file[strings.Join(parts, "")]
-	return ok
+	return [2]string{strings.ReplaceAll(flag, "-", "_"), strings.Join(parts, "")}
 }
 
 // blameConfigKey rewrites kong's "--flag: ..." error about a value that
