@@ -274,7 +274,6 @@ type IdleSuspension uint8
 const (
 	SuspendMetadata IdleSuspension = 1 << iota // metadata requests fail
 	SuspendFetch                               // fetch requests go unanswered
-	SuspendTest                                // for tests
 )
 
 // Tick re-evaluates which streams are idle and advances the watermark if

@@ -99,13 +99,13 @@ func TestIdleNeedsCaughtUpAndBrokers(t *testing.T) {
 		t.Fatalf("watermark %d: the partition with unread records must hold it", wm)
 	}
 	feed(a, false, "m v=1 1700000011000000000\n") // a caught up
-	e.SuspendIdle(SuspendTest, true)
+	e.SuspendIdle(SuspendMetadata, true)
 	clock.add(time.Minute)
 	e.Tick()
 	if wm := e.Watermark(); wm != 1700000011000000000 {
 		t.Fatalf("watermark %d: idleness suspended, a must hold it", wm)
 	}
-	e.SuspendIdle(SuspendTest, false)
+	e.SuspendIdle(SuspendMetadata, false)
 	clock.add(29 * time.Second)
 	e.Tick()
 	if wm := e.Watermark(); wm != 1700000011000000000 {

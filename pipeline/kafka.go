@@ -56,9 +56,8 @@ type SourceConfig struct {
 	Health     *FetchHealth
 	FetchStall time.Duration
 	// MaxSkew, if positive, pauses fetching a partition whose watermark
-	// runs more than this ahead of the slowest partition still catching
-	// up (see skew.go), so catching up after an outage holds a bounded
-	// number of windows open.
+	// runs more than this ahead of the global watermark (see skew.go), so
+	// catching up after an outage holds a bounded number of windows open.
 	MaxSkew time.Duration
 	// Decoders gives the decoder of topics whose format is not the
 	// engine's (Config.NewDecoder): topic -> constructor.
