@@ -280,9 +280,22 @@ func writeProcessMetrics(w *pipeline.PromWriter, start time.Time) {
 		w.Family("process_max_resident_memory_bytes", "Peak resident set size.", "gauge")
 		w.Sample("process_max_resident_memory_bytes", float64(ru.Maxrss)*1024)
 	}
-	if rss, ok := residentBytes(); ok {
+	if vsize, rss, ok := memoryBytes(); ok {
 		w.Family("process_resident_memory_bytes", "Resident set size.", "gauge")
 		w.Sample("process_resident_memory_bytes", float64(rss))
+		w.Family("process_virtual_memory_bytes", "Virtual memory size.", "gauge")
+		w.Sample("process_virtual_memory_bytes", float64(vsize))
+	}
+	// Open files against their limit: every broker connection, checkpoint
+	// and client of the metrics listener holds one.
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		w.Family("process_open_fds", "Open file descriptors.", "gauge")
+		w.Sample("process_open_fds", float64(len(fds)))
+	}
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
+		w.Family("process_max_fds", "Limit of open file descriptors (RLIMIT_NOFILE).", "gauge")
+		w.Sample("process_max_fds", float64(lim.Cur))
 	}
 	w.Family("process_start_time_seconds", "Start time of the process (Unix seconds).", "gauge")
 	w.Sample("process_start_time_seconds", float64(start.UnixNano())/1e9)
@@ -299,15 +312,16 @@ func writeProcessMetrics(w *pipeline.PromWriter, start time.Time) {
 	w.Sample("go_gomaxprocs", float64(runtime.GOMAXPROCS(0)))
 }
 
-// residentBytes reads the resident set size from /proc/self/statm.
-func residentBytes() (int64, bool) {
+// memoryBytes reads the virtual and resident sizes from /proc/self/statm.
+func memoryBytes() (vsize, rss int64, ok bool) {
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
-	var size, rss int64
-	if _, err := fmt.Sscan(string(b), &size, &rss); err != nil {
-		return 0, false
+	var size, resident int64
+	if _, err := fmt.Sscan(string(b), &size, &resident); err != nil {
+		return 0, 0, false
 	}
-	return rss * int64(os.Getpagesize()), true
+	page := int64(os.Getpagesize())
+	return size * page, resident * page, true
 }

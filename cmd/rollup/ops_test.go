@@ -509,6 +509,11 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	waitRecords(t, svc, 1)
 	rec := httptest.NewRecorder()
 	svc.handler(false, "").ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, name := range []string{"process_open_fds ", "process_max_fds ", "process_virtual_memory_bytes ", "process_resident_memory_bytes "} {
+		if !strings.Contains(rec.Body.String(), "\n"+name) {
+			t.Errorf("no %s in /metrics", name)
+		}
+	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = bytes.NewReader(rec.Body.Bytes())
 	if out, err := cmd.CombinedOutput(); err != nil {

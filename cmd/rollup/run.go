@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"regexp"
@@ -69,8 +67,6 @@ type runCmd struct {
 	Parsers                   int           `help:"Parser goroutines, each reading a fixed group of partitions (default: GOMAXPROCS)." default:"0" env:"ROLLUP_PARSERS"`
 	MetadataInterval          time.Duration `help:"How often to look for new partitions and topics (and output partition counts)." default:"5s" env:"ROLLUP_METADATA_INTERVAL"`
 	ProduceBufferBytes        int           `help:"Most output bytes buffered while the brokers are slow or down; when full, reading pauses (nothing is dropped)." default:"268435456" env:"ROLLUP_PRODUCE_BUFFER_BYTES"`
-	MetricsListen             string        `help:"Address of the HTTP server for /metrics (Prometheus text), /healthz, /readyz and (on loopback, or with --pprof-auth-key) /debug/pprof/; empty disables it (default ${default})." default:"127.0.0.1:9108" env:"ROLLUP_METRICS_LISTEN" placeholder:"HOST:PORT"`
-	PprofAuthKey              string        `name:"pprof-auth-key" help:"Serve /debug/pprof/ on a listener that is not loopback, to requests with ?authKey=KEY (on loopback it is served without a key, or with it when set)." env:"ROLLUP_PPROF_AUTH_KEY" placeholder:"KEY"`
 	ShutdownTimeout           time.Duration `help:"On SIGTERM/SIGINT, how long to wait for fetched records to be applied, the final checkpoint to be written and produced records to be acknowledged before exiting anyway." default:"30s" env:"ROLLUP_SHUTDOWN_TIMEOUT"`
 	Checkpoint                string        `help:"Where to keep checkpoints of the state (open windows, series, offsets, watermarks): a directory path, file:///path or hdfs://namenode:port/path (hdfs://nn1:port,nn2:port/path for an HA pair; the HDFS user is $HADOOP_USER_NAME or the process user). At start the newest valid one is restored and every partition resumes at its offset; a final one is written on SIGTERM. Empty: no checkpoints (a restart loses the open windows)." env:"ROLLUP_CHECKPOINT" placeholder:"DIR|URL"`
 	CheckpointInterval        time.Duration `help:"Time between checkpoints. Ingestion pauses for the in-memory copy only (see rollup_checkpoint_pause_seconds); the file is written in the background." default:"1m" env:"ROLLUP_CHECKPOINT_INTERVAL"`
@@ -83,7 +79,8 @@ type runCmd struct {
 	TransactionTimeout        time.Duration `help:"Transaction timeout of exactly-once delivery; it must exceed --checkpoint-interval plus the time to write a checkpoint, and not exceed the brokers' transaction.max.timeout.ms (15m by default). Default: --checkpoint-interval + 1m." default:"0s" env:"ROLLUP_TRANSACTION_TIMEOUT"`
 	DryRun                    bool          `help:"Validate the configuration, print it and exit." env:"ROLLUP_DRY_RUN"`
 
-	kafkaSecurity `embed:""`
+	kafkaSecurity   `embed:""`
+	metricsListener `embed:""`
 }
 
 // runConfig is the validated form of the flags.
@@ -499,29 +496,11 @@ func serve(ctx context.Context, log *slog.Logger, r *runCmd, rc *runConfig, read
 	// while the service waits for the brokers and its topics, and a
 	// port taken is an error before anything else.
 	var current atomic.Pointer[service]
-	if r.MetricsListen != "" {
-		ln, err := net.Listen("tcp", r.MetricsListen)
-		if err != nil {
-			return fmt.Errorf("cannot listen for /metrics on %s: %w (is another rollup running? change --metrics-listen)", r.MetricsListen, err)
-		}
-		loopback := false
-		if a, ok := ln.Addr().(*net.TCPAddr); ok {
-			loopback = a.IP.IsLoopback()
-		}
-		if !loopback {
-			log.Warn("the metrics listener is not loopback: /metrics and /healthz are open to that network; /debug/pprof/ is served only with --pprof-auth-key",
-				"addr", ln.Addr().String(), "pprof", r.PprofAuthKey != "")
-		}
-		httpSrv := &http.Server{Handler: metricsHandler(&current, time.Now(), loopback || r.PprofAuthKey != "", r.PprofAuthKey),
-			ReadHeaderTimeout: 10 * time.Second}
-		go httpSrv.Serve(ln)
-		defer func() {
-			shutCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-			httpSrv.Shutdown(shutCtx)
-			cancel()
-		}()
-		log.Info("serving /metrics, /healthz and /readyz", "addr", ln.Addr().String())
+	stopListener, err := r.metricsListener.serve(log, &current)
+	if err != nil {
+		return err
 	}
+	defer stopListener()
 	ps, err := pipeline.StartService(ctx, cfg)
 	if err != nil || ps == nil {
 		return err // nil: ctx ended while waiting for the brokers
