@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,6 +41,7 @@ type benchCmd struct {
 	Seed           uint64        `help:"Varies the values and the injected faults, not the shape." default:"1" env:"ROLLUP_BENCH_SEED"`
 	e2eFlags       `embed:""`
 	kafkaSecurity  `embed:""`
+	Report         string `help:"Also write the run as one self-contained HTML page (plots of throughput, lag, memory and emit latency over time, and the run's parameters), viewable offline." env:"ROLLUP_BENCH_REPORT" placeholder:"FILE.html"`
 	Progress       string `help:"Progress on stderr: bar (one updating line), lines (a line every 5s), none, or auto (bar on a terminal, else lines)." default:"auto" enum:"auto,bar,lines,none" env:"ROLLUP_BENCH_PROGRESS"`
 }
 
@@ -59,17 +61,40 @@ func (b *benchCmd) Run(log *slog.Logger, std stdio) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	out, err := b.measure(ctx, log, std)
+	if b.Report != "" && out.st.Elapsed > 0 {
+		if rerr := b.writeReport(out); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		log.Info("report written", "file", b.Report)
+	}
+	return err
+}
 
+// benchOutcome is what one bench run measured: the load, and with --e2e
+// the pipeline's figures; produced holds the producer's totals about once
+// a second (for --report).
+type benchOutcome struct {
+	start    time.Time
+	st       load.Stats
+	produced []load.Stats
+	e2e      *e2eResult
+}
+
+// measure runs the load (and with --e2e the pipeline) and prints the
+// reports on std.out as the parts finish.
+func (b *benchCmd) measure(ctx context.Context, log *slog.Logger, std stdio) (benchOutcome, error) {
+	out := benchOutcome{start: time.Now()}
 	brokers := b.Brokers
 	if len(brokers) == 0 {
 		dir, err := os.MkdirTemp("", "rollup-bench-kafka-")
 		if err != nil {
-			return fmt.Errorf("cannot create the embedded broker's directory: %w", err)
+			return out, fmt.Errorf("cannot create the embedded broker's directory: %w", err)
 		}
 		defer os.RemoveAll(dir) // after c.Close (defers run last first)
 		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir))
 		if err != nil {
-			return fmt.Errorf("cannot start the embedded broker: %w", err)
+			return out, fmt.Errorf("cannot start the embedded broker: %w", err)
 		}
 		defer c.Close()
 		brokers = c.ListenAddrs()
@@ -83,50 +108,52 @@ func (b *benchCmd) Run(log *slog.Logger, std stdio) error {
 	if len(b.Brokers) > 0 { // the embedded broker speaks plain Kafka
 		sec, err := b.kafkaSecurity.opts()
 		if err != nil {
-			return err
+			return out, err
 		}
 		opts = append(opts, sec...)
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return fmt.Errorf("cannot create Kafka producer: %w", err)
+		return out, fmt.Errorf("cannot create Kafka producer: %w", err)
 	}
 	defer cl.Close()
 
 	var pipe *e2eRun
 	if b.E2E && !b.E2EBacklog {
 		if pipe, err = b.startPipeline(ctx, log, cl, brokers); err != nil {
-			return err
+			return out, err
 		}
 		defer pipe.stop()
 	}
-	st, err := b.produce(ctx, log, cl, brokers, std)
-	if st.Elapsed > 0 { // production ran: report even after an error or a signal
-		b.report(std.out, st)
+	out.st, err = b.produce(ctx, log, cl, brokers, std, func(s load.Stats) { out.produced = append(out.produced, s) })
+	if out.st.Elapsed > 0 { // production ran: report even after an error or a signal
+		b.report(std.out, out.st)
 	}
 	if err != nil || !b.E2E {
-		return err
+		return out, err
 	}
 	if b.E2EBacklog {
 		if pipe, err = b.startPipeline(ctx, log, cl, brokers); err != nil {
-			return err
+			return out, err
 		}
 		defer pipe.stop()
 	}
-	res, err := pipe.drain(ctx, st, b.E2EDrainTimeout)
+	res, err := pipe.drain(ctx, out.st, b.E2EDrainTimeout)
 	if err != nil {
-		return err
+		return out, err
 	}
-	b.reportE2E(std.out, st, res)
+	out.e2e = &res
+	b.reportE2E(std.out, out.st, res)
 	if err := pipe.stop(); err != nil {
-		return fmt.Errorf("pipeline: %v\n%s", err, pipe.stderr)
+		return out, fmt.Errorf("pipeline: %v\n%s", err, pipe.stderr)
 	}
-	return nil
+	return out, nil
 }
 
 // produce creates the topics and runs the load through cl, showing
 // progress on std.err. It is the part an end-to-end run shares.
-func (b *benchCmd) produce(ctx context.Context, log *slog.Logger, cl *kgo.Client, brokers []string, std stdio) (load.Stats, error) {
+// Each progress update also goes to sample.
+func (b *benchCmd) produce(ctx context.Context, log *slog.Logger, cl *kgo.Client, brokers []string, std stdio, sample func(load.Stats)) (load.Stats, error) {
 	cfg := b.config()
 	topics := load.Topics(cfg)
 	if err := load.EnsureTopics(ctx, cl, cfg, topics); err != nil {
@@ -135,7 +162,7 @@ func (b *benchCmd) produce(ctx context.Context, log *slog.Logger, cl *kgo.Client
 	log.Info("producing", "brokers", strings.Join(brokers, ","), "topology", cfg.Topology, "topics", len(topics),
 		"topic_regex", load.TopicRegex(cfg), "series", cfg.Hosts()*load.SeriesPerHost(), "interval", cfg.EventInterval(), "rate", b.Rate, "duration", b.Duration)
 	p := newProgress(b.Progress, std.err, b.Duration)
-	st, err := load.Run(ctx, cl, cfg, p.update)
+	st, err := load.Run(ctx, cl, cfg, func(s load.Stats) { p.update(s); sample(s) })
 	p.finish()
 	if ctx.Err() != nil {
 		log.Info("stopped early by a signal", "elapsed", st.Elapsed.Round(time.Millisecond))

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rollupd/rollup/benchmarks/load"
+	"github.com/rollupd/rollup/emit"
 )
 
 // e2eFlags configure `bench --e2e`.
@@ -55,7 +55,16 @@ type e2eRun struct {
 
 	stopSampling chan struct{}
 	sampled      chan struct{}
-	rssSample    []float64 // resident bytes, one per second (sampler goroutine)
+	samples      []e2eSample // one per second (sampler goroutine)
+}
+
+// e2eSample is what one scrape of the child's /metrics gave.
+type e2eSample struct {
+	at      time.Time
+	points  float64            // rollup_points_total
+	lag     float64            // sum of rollup_partition_lag
+	rss     float64            // process_resident_memory_bytes
+	latency map[string]float64 // rollup_emit_latency_seconds_bucket, by metric line name
 }
 
 // startPipeline starts `rollup run` on the bench topics and waits for its
@@ -135,12 +144,25 @@ func (b *benchCmd) startPipeline(ctx context.Context, log *slog.Logger, cl *kgo.
 				return
 			case <-t.C:
 				if m, err := r.scrape(); err == nil {
-					r.rssSample = append(r.rssSample, m["process_resident_memory_bytes"])
+					r.samples = append(r.samples, newE2ESample(m))
 				}
 			}
 		}
 	}()
 	return r, nil
+}
+
+func newE2ESample(m map[string]float64) e2eSample {
+	sm := e2eSample{at: time.Now(), points: m["rollup_points_total"], rss: m["process_resident_memory_bytes"], latency: map[string]float64{}}
+	for k, v := range m {
+		switch {
+		case strings.HasPrefix(k, "rollup_partition_lag{") && v > 0: // -1: not known yet
+			sm.lag += v
+		case strings.HasPrefix(k, "rollup_emit_latency_seconds_bucket{"):
+			sm.latency[k] = v
+		}
+	}
+	return sm
 }
 
 // scrape reads the child's /metrics into name{labels} -> value.
@@ -202,7 +224,11 @@ type e2eResult struct {
 	rssMin, rssMax                               float64   // after the first quarter of the run
 	rssByMinute                                  []float64 // peak resident bytes of each minute
 	latP50, latP99                               string
-	outRecords, produceErrors                    float64
+	outRecords, produceErrors, outBytes          float64
+	series                                       float64 // live series at the end
+	checkpointBytes, checkpointSeries            float64 // the last checkpoint written (0: none)
+	checkpointPause                              float64 // mean pause of the checkpoints, seconds
+	samples                                      []e2eSample
 }
 
 // drain waits until the child has read every line produced, then takes
@@ -241,19 +267,26 @@ func (r *e2eRun) drain(ctx context.Context, st load.Stats, timeout time.Duration
 	res.peakRSS = m["process_max_resident_memory_bytes"]
 	res.outRecords = m["rollup_output_records_total"]
 	res.produceErrors = m["rollup_produce_errors_total"]
-	for i, v := range r.rssSample {
+	for i, sm := range r.samples {
 		if i/60 >= len(res.rssByMinute) {
 			res.rssByMinute = append(res.rssByMinute, 0)
 		}
-		res.rssByMinute[i/60] = max(res.rssByMinute[i/60], v)
+		res.rssByMinute[i/60] = max(res.rssByMinute[i/60], sm.rss)
 	}
-	if n := len(r.rssSample); n >= 4 {
-		tail := r.rssSample[n/4:]
+	if n := len(r.samples); n >= 4 {
 		res.rssMin, res.rssMax = math.Inf(1), 0
-		for _, v := range tail {
-			res.rssMin, res.rssMax = min(res.rssMin, v), max(res.rssMax, v)
+		for _, sm := range r.samples[n/4:] {
+			res.rssMin, res.rssMax = min(res.rssMin, sm.rss), max(res.rssMax, sm.rss)
 		}
 	}
+	res.samples = r.samples
+	res.checkpointBytes = m["rollup_checkpoint_bytes"]
+	res.checkpointSeries = m["rollup_checkpoint_series"]
+	if n := m["rollup_checkpoint_pause_seconds_count"]; n > 0 {
+		res.checkpointPause = m["rollup_checkpoint_pause_seconds_sum"] / n
+	}
+	res.outBytes = m["rollup_output_bytes_total"]
+	res.series = m["rollup_series"]
 	res.latP50, res.latP99 = histQuantile(m, 0.5), histQuantile(m, 0.99)
 	return res, nil
 }
@@ -261,33 +294,14 @@ func (r *e2eRun) drain(ctx context.Context, st load.Stats, timeout time.Duration
 // histQuantile estimates a quantile of rollup_emit_latency_seconds as the
 // upper bound of its bucket.
 func histQuantile(m map[string]float64, q float64) string {
-	type bucket struct{ le, n float64 }
-	var bs []bucket
-	for k, v := range m {
-		const p = `rollup_emit_latency_seconds_bucket{le="`
-		if strings.HasPrefix(k, p) {
-			s := strings.TrimSuffix(k[len(p):], `"}`)
-			le := math.Inf(1)
-			if s != "+Inf" {
-				le, _ = strconv.ParseFloat(s, 64)
-			}
-			bs = append(bs, bucket{le, v})
-		}
-	}
-	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
-	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
+	v := deltaQuantile(nil, newE2ESample(m).latency, q)
+	switch {
+	case math.IsNaN(v):
 		return "n/a"
+	case math.IsInf(v, 1):
+		return "> " + emit.LatencyBuckets[len(emit.LatencyBuckets)-1].String()
 	}
-	total := bs[len(bs)-1].n
-	for _, b := range bs {
-		if b.n >= q*total {
-			if math.IsInf(b.le, 1) {
-				return "> 60s"
-			}
-			return "<= " + (time.Duration(b.le * float64(time.Second))).String()
-		}
-	}
-	return "n/a"
+	return "<= " + time.Duration(v*float64(time.Second)).String()
 }
 
 func (b *benchCmd) reportE2E(w io.Writer, st load.Stats, res e2eResult) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -138,8 +139,9 @@ func TestBenchE2E(t *testing.T) {
 		{"--topology", "mapr", "--streams", "4", "--partitions", "1"},
 	} {
 		t.Run(topo[1], func(t *testing.T) {
+			report := filepath.Join(t.TempDir(), "run.html")
 			args := append([]string{"bench", "--series", "900", "--rate", "20000", "--duration", "3s", "--progress", "none",
-				"--e2e", "--e2e-archive", "1s:sum,count", "--e2e-lateness", "0s", "--e2e-output-format", "jsonl"}, topo...)
+				"--e2e", "--e2e-archive", "1s:sum,count", "--e2e-lateness", "0s", "--e2e-output-format", "jsonl", "--report", report}, topo...)
 			code, out, errOut := runCLI(t, "", args...)
 			if code != 0 {
 				t.Fatalf("exit %d:\n%s\n%s", code, out, errOut)
@@ -170,6 +172,7 @@ func TestBenchE2E(t *testing.T) {
 					t.Errorf("report lacks %q", k)
 				}
 			}
+			checkBenchReport(t, report)
 		})
 	}
 }
@@ -194,5 +197,26 @@ func TestBenchShortfallAndSmoothing(t *testing.T) {
 	p.update(load.Stats{Points: 1000, Elapsed: 2 * time.Second}) // a one-second stall
 	if p.smooth < 500 || p.smooth > 1000 {
 		t.Errorf("smoothed rate %.0f after 1000/s then a 1s stall, want between", p.smooth)
+	}
+}
+
+// checkBenchReport: the --report page has the run's parameters, its
+// figures, and the four plots, each with a line drawn from samples.
+func checkBenchReport(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	for _, want := range []string{"<th>series</th>", "<th>archives</th>", "1s:sum,count", "<th>pipeline points/s</th>",
+		`data-plot="Throughput"`, `data-plot="Consumer lag"`, `data-plot="Pipeline memory"`, `data-plot="Emit latency`,
+		`data-line="produced"`, `data-line="consumed by the pipeline"`, `data-line="resident"`, `data-line="p99"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report %s lacks %s", path, want)
+		}
+	}
+	if strings.Contains(page, "no data") {
+		t.Errorf("a plot of the report has no data")
 	}
 }

@@ -32,6 +32,7 @@ type cli struct {
 	Demo      demoCmd      `cmd:"" help:"Demonstration: an in-process Kafka broker, generated Telegraf traffic in real time, the full run pipeline, and a table of rollups as windows close."`
 	Bench     benchCmd     `cmd:"" help:"Produce Telegraf-shaped load into Kafka (or an embedded broker) at a set rate, with optional disorder, late and malformed lines, and print a throughput report; --e2e also runs the pipeline and reports its throughput, CPU, latency and memory."`
 	Aggregate aggregateCmd `cmd:"" help:"Aggregate line protocol from files (or stdin) and write rollups to stdout; a one-line summary goes to stderr."`
+	Plan      planCmd      `cmd:"" help:"Capacity planning: the cores, memory, partitions, Kafka bytes/s, rollups/s and checkpoint size a workload needs, from costs measured on this machine (--calibrate) or recorded in benchmarks/RESULTS.md."`
 	Generate  generateCmd  `cmd:"" help:"Write deterministic Telegraf-shaped line protocol to stdout (sample and benchmark data)."`
 	Ckpt      ckptCmd      `cmd:"" help:"Inspect and verify checkpoint files."`
 
