@@ -64,6 +64,7 @@ type e2eSample struct {
 	points  float64            // rollup_points_total
 	lag     float64            // sum of rollup_partition_lag
 	rss     float64            // process_resident_memory_bytes
+	cpu     float64            // process_cpu_seconds_total
 	latency map[string]float64 // rollup_emit_latency_seconds_bucket, by metric line name
 }
 
@@ -153,7 +154,8 @@ func (b *benchCmd) startPipeline(ctx context.Context, log *slog.Logger, cl *kgo.
 }
 
 func newE2ESample(m map[string]float64) e2eSample {
-	sm := e2eSample{at: time.Now(), points: m["rollup_points_total"], rss: m["process_resident_memory_bytes"], latency: map[string]float64{}}
+	sm := e2eSample{at: time.Now(), points: m["rollup_points_total"], rss: m["process_resident_memory_bytes"],
+		cpu: m["process_cpu_seconds_total"], latency: map[string]float64{}}
 	for k, v := range m {
 		switch {
 		case strings.HasPrefix(k, "rollup_partition_lag{") && v > 0: // -1: not known yet
@@ -221,6 +223,7 @@ type e2eResult struct {
 	points, aggregated, late, malformed, rollups float64
 	cpuSeconds, wall                             float64
 	peakRSS                                      float64
+	steadyCores                                  float64   // CPU-seconds per second after the first quarter (0: too short to tell)
 	rssMin, rssMax                               float64   // after the first quarter of the run
 	rssByMinute                                  []float64 // peak resident bytes of each minute
 	latP50, latP99                               string
@@ -278,6 +281,12 @@ func (r *e2eRun) drain(ctx context.Context, st load.Stats, timeout time.Duration
 		for _, sm := range r.samples[n/4:] {
 			res.rssMin, res.rssMax = min(res.rssMin, sm.rss), max(res.rssMax, sm.rss)
 		}
+		// CPU in steady state: without the start (connections, topic
+		// metadata, first allocations of the tables).
+		a, b := r.samples[n/4], r.samples[n-1]
+		if dt := b.at.Sub(a.at).Seconds(); dt > 0 {
+			res.steadyCores = (b.cpu - a.cpu) / dt
+		}
 	}
 	res.samples = r.samples
 	res.checkpointBytes = m["rollup_checkpoint_bytes"]
@@ -321,6 +330,9 @@ func (b *benchCmd) reportE2E(w io.Writer, st load.Stats, res e2eResult) {
 	} else {
 		kv("rollups", "%.0f in %.0f records (produce errors %.0f)", res.rollups, res.outRecords, res.produceErrors)
 		kv("emit latency", "p50 %s, p99 %s (window close to broker ack)", res.latP50, res.latP99)
+	}
+	if res.steadyCores > 0 {
+		kv("cpu after warmup", "%.3f cores (the last three quarters of the run)", res.steadyCores)
 	}
 	kv("peak memory", "%.1f MiB resident", res.peakRSS/(1<<20))
 	if res.rssMax > 0 {

@@ -161,6 +161,7 @@ func TestPlanCommand(t *testing.T) {
 		{[]string{"plan", "--series", "1", "--hosts", "2"}, "not both"},
 		{[]string{"plan", "--series", "1", "--archive", "1m:sum;90s:sum"}, "whole multiple"},
 		{[]string{"plan", "--series", "1", "--calibrate", "--calibrate-series", "10,15"}, "at least twice"},
+		{[]string{"plan", "--series", "1", "--calibrate", "--calibrate-series", "10"}, "two or more"},
 	} {
 		if code, _, errOut := runCLI(t, "", c.args...); code != 2 || !strings.Contains(errOut, c.want) {
 			t.Errorf("%v: exit %d, %s; want 2 and %q", c.args, code, errOut, c.want)
@@ -169,10 +170,14 @@ func TestPlanCommand(t *testing.T) {
 }
 
 func TestFitLine(t *testing.T) {
-	if s, b := fitLine(1, 3, 3, 7); s != 2 || b != 1 {
+	if s, b := fitLine([]float64{1, 3}, []float64{3, 7}); s != 2 || b != 1 {
 		t.Errorf("fitLine: %v %v", s, b)
 	}
-	if s, b := fitLine(1, 5, 4, 4); s != 1 || b != 0 { // falling: through the origin and (4, 4)
+	// y = 2x + 1 with noise +1, -2, +1: the noise cancels out.
+	if s, b := fitLine([]float64{1, 2, 3}, []float64{4, 3, 8}); !near(s, 2) || !near(b, 1) {
+		t.Errorf("noisy fitLine: %v %v", s, b)
+	}
+	if s, b := fitLine([]float64{4, 1}, []float64{4, 5}); s != 1 || b != 0 { // falling: through the origin and (4, 4)
 		t.Errorf("falling fitLine: %v %v", s, b)
 	}
 }
@@ -197,7 +202,7 @@ func BenchmarkPlanAccuracy(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		var cl cli
 		parser, _ := kong.New(&cl, kong.Name("rollup"), cliOptions())
-		if _, err := parser.Parse(append([]string{"plan", "--series", strconv.Itoa(series), "--calibrate", "--calibrate-series", "20000,80000"}, args...)); err != nil {
+		if _, err := parser.Parse(append([]string{"plan", "--series", strconv.Itoa(series), "--calibrate", "--calibrate-series", "25000,75000,150000"}, args...)); err != nil {
 			b.Fatal(err)
 		}
 		p := &cl.Plan
@@ -220,7 +225,11 @@ func BenchmarkPlanAccuracy(b *testing.B) {
 			b.Fatal(err)
 		}
 		e := out.e2e
-		cores := e.cpuSeconds / e.wall
+		cores := e.steadyCores
+		for _, r := range cal.Runs {
+			b.Logf("calibration: %.0f series, %.0f points/s: %.4f cores, %.1f MiB peak", r.Series, r.PointsPerSec, r.Cores, r.PeakRSS/(1<<20))
+		}
+		b.Logf("measured: %.0f series, %.0f points/s: %.4f cores (%.4f over the whole run), %.1f MiB peak", e.series, e.points/e.wall, cores, e.cpuSeconds/e.wall, e.peakRSS/(1<<20))
 		b.ReportMetric(pl.CPUCores, "plan-cores")
 		b.ReportMetric(cores, "measured-cores")
 		b.ReportMetric(pl.CPUCores/cores, "cpu-plan/measured")

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,7 +23,7 @@ import (
 // calibration is the cost model of `rollup plan`: what the pipeline
 // costs on one machine for one workload shape. CPU is in CPU-seconds,
 // memory resident bytes; per-point and per-series figures are slopes
-// between two runs, so fixed costs land in the bases.
+// of the line through several runs, so fixed costs land in the bases.
 type calibration struct {
 	Shape   string    `json:"shape"`
 	Source  string    `json:"source"`
@@ -51,7 +51,7 @@ type calibration struct {
 type calibrationRun struct {
 	Series       float64 `json:"series"`
 	PointsPerSec float64 `json:"points_per_second"`
-	Cores        float64 `json:"cpu_cores"` // CPU-seconds per second of the run
+	Cores        float64 `json:"cpu_cores"` // CPU-seconds per second, after warmup
 	PeakRSS      float64 `json:"peak_resident_bytes"`
 }
 
@@ -77,12 +77,13 @@ const (
 	cpuPerRollup    = 330e-9
 )
 
-// calibrate measures this workload's shape at the two --calibrate-series
+// calibrate measures this workload's shape at each of --calibrate-series
 // with `bench --e2e` (pipeline in a child process, live at the workload's
 // interval) and fits the costs.
 func (p *planCmd) calibrate(log *slog.Logger, std stdio, w workload) (calibration, error) {
-	if len(p.CalibrateSeries) != 2 || p.CalibrateSeries[0] <= 0 || p.CalibrateSeries[1] < 2*p.CalibrateSeries[0] {
-		return calibration{}, usageError{errors.New("--calibrate-series wants two counts, the second at least twice the first")}
+	cs := p.CalibrateSeries
+	if len(cs) < 2 || slices.Min(cs) <= 0 || slices.Max(cs) < 2*slices.Min(cs) {
+		return calibration{}, usageError{errors.New("--calibrate-series wants two or more counts, the largest at least twice the smallest")}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -120,12 +121,19 @@ func (p *planCmd) calibrate(log *slog.Logger, std stdio, w workload) (calibratio
 		if e.wall <= 0 || e.points <= 0 {
 			return cal, fmt.Errorf("calibration run with %d series read no points", series)
 		}
-		cal.Runs = append(cal.Runs, calibrationRun{Series: e.series, PointsPerSec: e.points / e.wall, Cores: e.cpuSeconds / e.wall, PeakRSS: e.peakRSS})
+		if e.steadyCores <= 0 {
+			return cal, fmt.Errorf("calibration run with %d series too short to measure CPU after warmup (raise --calibrate-duration)", series)
+		}
+		cal.Runs = append(cal.Runs, calibrationRun{Series: e.series, PointsPerSec: e.points / e.wall, Cores: e.steadyCores, PeakRSS: e.peakRSS})
 		last = out
 	}
-	a, b := cal.Runs[0], cal.Runs[1]
-	cal.CPUPerPoint, cal.CPUBase = fitLine(a.PointsPerSec, a.Cores, b.PointsPerSec, b.Cores)
-	cal.MemoryPerSeries, cal.MemoryBase = fitLine(a.Series, a.PeakRSS, b.Series, b.PeakRSS)
+	var pts, cores, series, rss []float64
+	for _, r := range cal.Runs {
+		pts, cores = append(pts, r.PointsPerSec), append(cores, r.Cores)
+		series, rss = append(series, r.Series), append(rss, r.PeakRSS)
+	}
+	cal.CPUPerPoint, cal.CPUBase = fitLine(pts, cores)
+	cal.MemoryPerSeries, cal.MemoryBase = fitLine(series, rss)
 	e := last.e2e
 	cal.InputBytesPerPoint = float64(last.st.Bytes) / float64(max(last.st.Points, 1))
 	cal.OutputBytesPerRollup = builtinCalibration.OutputBytesPerRollup
@@ -139,15 +147,28 @@ func (p *planCmd) calibrate(log *slog.Logger, std stdio, w workload) (calibratio
 	return cal, nil
 }
 
-// fitLine returns the slope and intercept of the line through two
-// points. A slope the noise made negative falls back to the line through
-// the origin and the larger point: costs do not fall with load.
-func fitLine(x1, y1, x2, y2 float64) (slope, base float64) {
-	slope = (y2 - y1) / (x2 - x1)
-	if slope <= 0 || math.IsNaN(slope) {
-		return y2 / x2, 0
+// fitLine returns the slope and intercept of the least-squares line
+// through the points (x[i], y[i]), the intercept at least 0. A slope the
+// noise made negative or zero falls back to the line through the origin
+// and the largest point: costs do not fall with load.
+func fitLine(x, y []float64) (slope, base float64) {
+	n := float64(len(x))
+	var sx, sy float64
+	for i := range x {
+		sx, sy = sx+x[i], sy+y[i]
 	}
-	return slope, max(0, y1-slope*x1)
+	mx, my := sx/n, sy/n
+	var sxy, sxx float64
+	for i := range x {
+		sxy += (x[i] - mx) * (y[i] - my)
+		sxx += (x[i] - mx) * (x[i] - mx)
+	}
+	slope = sxy / sxx
+	if !(slope > 0) {
+		i := slices.Index(x, slices.Max(x))
+		return y[i] / x[i], 0
+	}
+	return slope, max(0, my-slope*mx)
 }
 
 // calibrationBench is the bench run of one calibration point, parsed as
