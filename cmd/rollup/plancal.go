@@ -55,18 +55,25 @@ type calibrationRun struct {
 	PeakRSS      float64 `json:"peak_resident_bytes"`
 }
 
-// builtinCalibration are the figures of `rollup plan --calibrate` with
-// its defaults, recorded in benchmarks/RESULTS.md (2026-11-29).
+// builtinCalibration is what `rollup plan --calibrate --series 1000000`
+// measured with its defaults on a 2-vCPU Intel Xeon on 2026-11-29
+// (benchmarks/RESULTS.md): the plan of a machine that was never
+// calibrated.
 var builtinCalibration = calibration{
 	Shape:   "archives 1m:sum,count,min,max; interval 10s; lateness 30s; output opentsdb; checkpoint 1m0s exactly-once",
-	Source:  "benchmarks/RESULTS.md (2026-11-29, 2-vCPU Intel Xeon); run plan --calibrate for this machine's",
-	Machine: "2-vCPU Intel Xeon",
-	Date:    time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC),
+	Source:  "benchmarks/RESULTS.md (plan --calibrate on a 2-vCPU Intel Xeon, 2026-11-29); run plan --calibrate for this machine's",
+	Machine: "2 cores, Intel(R) Xeon(R) Processor",
+	Date:    time.Date(2026, 11, 29, 22, 35, 18, 0, time.UTC),
 
-	CPUBase: 0.01, CPUPerPoint: 1.5e-6, RollupsPerPoint: 0.67, CPUPerRollup: 330e-9,
-	MemoryBase: 40 << 20, MemoryPerSeries: 900, OpenWindows: 2, MemoryPerWindow: 128,
-	OutputFormat: "opentsdb", InputBytesPerPoint: 40, OutputBytesPerRollup: 150,
-	CheckpointBytesPerSeries: 200, CheckpointPausePerSeries: 100e-9,
+	CPUBase: 0.0297, CPUPerPoint: 3.51e-6, RollupsPerPoint: 4.0 / 6, CPUPerRollup: cpuPerRollup,
+	MemoryBase: 60.6e6, MemoryPerSeries: 1303, OpenWindows: 2, MemoryPerWindow: memoryPerWindow,
+	OutputFormat: "opentsdb", InputBytesPerPoint: 30.8, OutputBytesPerRollup: 195.9,
+	CheckpointBytesPerSeries: 198.6, CheckpointPausePerSeries: 388e-9,
+	Runs: []calibrationRun{
+		{Series: 25020, PointsPerSec: 2498, Cores: 0.0337, PeakRSS: 78.9e6},
+		{Series: 75060, PointsPerSec: 7491, Cores: 0.0639, PeakRSS: 182.4e6},
+		{Series: 150030, PointsPerSec: 14981, Cores: 0.0791, PeakRSS: 246.6e6},
+	},
 }
 
 // Defaults of the parts a calibration cannot separate (a window's record
