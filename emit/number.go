@@ -13,6 +13,14 @@ import (
 // "1e+21"). Integral values print without a decimal point and -0 as "-0".
 // v must be finite; the caller checks.
 func appendJSONFloat(dst []byte, v float64) []byte {
+	// Integers below 2^53 are the common case (counts, and sums, minima
+	// and maxima of integer fields). Each is exactly representable and
+	// its neighbours are at most 1 apart, so the shortest decimal that
+	// round-trips is its own digits: AppendInt writes the same bytes as
+	// AppendFloat, in a fraction of the time. -0 keeps its sign.
+	if i := int64(v); float64(i) == v && i > -1<<53 && i < 1<<53 && (i != 0 || !math.Signbit(v)) {
+		return strconv.AppendInt(dst, i, 10)
+	}
 	abs := math.Abs(v)
 	format := byte('f')
 	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {

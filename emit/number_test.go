@@ -30,12 +30,13 @@ func edgeFloats() []float64 {
 }
 
 // randomFloats mixes uniformly random bit patterns (every exponent equally
-// likely) with "human" values: integers, short decimals and powers of ten.
+// likely) with "human" values: integers, short decimals, powers of ten, and
+// integers of every size around 2^53.
 func randomFloats(n int) []float64 {
 	rng := rand.New(rand.NewPCG(1, 2)) // fixed seed: failures reproduce
 	out := make([]float64, 0, n)
 	for len(out) < n {
-		switch rng.IntN(4) {
+		switch rng.IntN(5) {
 		case 0:
 			out = append(out, math.Float64frombits(rng.Uint64()))
 		case 1:
@@ -44,6 +45,8 @@ func randomFloats(n int) []float64 {
 			out = append(out, float64(rng.Int64N(2_000_000)-1_000_000)/math.Pow10(rng.IntN(10)))
 		case 3:
 			out = append(out, math.Pow10(rng.IntN(640)-330)*float64(1+rng.IntN(9)))
+		case 4: // appendJSONFloat's integer path, up to and past its 2^53 edge
+			out = append(out, float64(rng.Int64N(1<<55)-1<<54))
 		}
 	}
 	return out
