@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -88,6 +89,19 @@ var jsonPlain = func() (t [256]bool) {
 
 const lowerHex = "0123456789abcdef"
 
+// jsonSpecial returns the high bit of every byte of w (little endian) that
+// jsonPlain marks false: a control character, '"', '\\' or a byte >= 0x80.
+// Exact per byte: no sum below carries into the next byte.
+func jsonSpecial(w uint64) uint64 {
+	const low7, high = 0x7F7F7F7F7F7F7F7F, 0x8080808080808080
+	control := ^((w & low7) + 0x6060606060606060) // low 7 bits < 0x20
+	q := w ^ 0x2222222222222222                   // '"' -> 0
+	quote := ^(((q & low7) + low7) | q)
+	b := w ^ 0x5C5C5C5C5C5C5C5C // '\\' -> 0
+	backslash := ^(((b & low7) + low7) | b)
+	return (control | quote | backslash | w) & high
+}
+
 // appendJSONString appends s as a quoted JSON string, escaping exactly as
 // encoding/json does with SetEscapeHTML(false) (differential-tested in
 // jsonl_test.go), so any tool that compares our lines with Go-produced JSON
@@ -107,6 +121,17 @@ func appendJSONString[S string | []byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0 // s[start:i] is pending plain bytes
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none needs a look: names and tag
+		// values are nearly always plain ASCII.
+		if i+8 <= len(s) {
+			m := jsonSpecial(uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56)
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) / 8
+		}
 		c := s[i]
 		if jsonPlain[c] {
 			i++

@@ -2,6 +2,7 @@ package emit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
 	"testing"
@@ -46,6 +47,12 @@ func TestJSONStringMatchesEncodingJSON(t *testing.T) {
 	for c := 0; c < 256; c++ {
 		check(string([]byte{byte(c)}))
 		check("x" + string([]byte{byte(c)}) + "y")
+		// At every position of a string the 8-byte scan covers.
+		for pos := 0; pos < 20; pos++ {
+			b := []byte("abcdefghijklmnopqrst")
+			b[pos] = byte(c)
+			check(string(b))
+		}
 	}
 	for _, p := range stringPieces {
 		check(p)
@@ -77,6 +84,33 @@ func TestJSONLEmptyTags(t *testing.T) {
 		want := `{"metric":"cpu_usage_idle","tags":{},"step":"1m","start":1700000040,"aggregator":"sum","value":12.5}` + "\n"
 		if reason != DropNone || string(out) != want {
 			t.Fatalf("got %q %v, want %q", out, reason, want)
+		}
+	}
+}
+
+// jsonSpecial flags exactly the bytes jsonPlain does not mark plain, each
+// byte value at each position, whatever its neighbours are.
+func TestJSONSpecialMatchesTable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			for range 64 {
+				var word [8]byte
+				for i := range word {
+					word[i] = byte(rng.Uint32())
+				}
+				word[pos] = byte(c)
+				w := binary.LittleEndian.Uint64(word[:])
+				m := jsonSpecial(w)
+				for i, b := range word {
+					if got, want := m>>(8*i+7)&1 == 1, !jsonPlain[b]; got != want {
+						t.Fatalf("jsonSpecial(%x): byte %d (%#x) flagged %v, want %v", word, i, b, got, want)
+					}
+				}
+				if m&^0x8080808080808080 != 0 {
+					t.Fatalf("jsonSpecial(%x) = %#x: bits besides the high ones", word, m)
+				}
+			}
 		}
 	}
 }

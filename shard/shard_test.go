@@ -285,3 +285,66 @@ func TestGuess(t *testing.T) {
 		check(order)
 	}
 }
+
+// splitKeyReference is SplitKey as a plain byte loop, the definition the
+// eight-byte scan must match.
+func splitKeyReference(key []byte) (metric []byte, tags []Tag, ok bool) {
+	start, k := 0, -1
+	for i, c := range key {
+		switch c {
+		case metricSep:
+			if start != i || k >= 0 {
+				return nil, tags, false
+			}
+			return key[i+1:], tags, true
+		case tagSep:
+			if k < 0 {
+				k = i
+			} else {
+				tags = append(tags, Tag{Key: key[start:k], Value: key[k+1 : i]})
+				start, k = i+1, -1
+			}
+		}
+	}
+	return nil, tags, false
+}
+
+// SplitKey agrees with the byte loop on canonical keys of every length and
+// on byte strings with separators anywhere, canonical or not.
+func TestSplitKeyMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	text := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(2 + rng.IntN(254)) // anything but a separator
+		}
+		return b
+	}
+	for range 20000 {
+		var key []byte
+		if rng.IntN(2) == 0 {
+			var tags []Tag
+			for range rng.IntN(5) {
+				tags = append(tags, Tag{text(rng.IntN(12)), text(rng.IntN(12))})
+			}
+			key = AppendKey(nil, text(rng.IntN(30)), tags)
+		} else {
+			key = text(rng.IntN(40))
+			for range rng.IntN(6) {
+				if len(key) > 0 {
+					key[rng.IntN(len(key))] = byte(rng.IntN(2))
+				}
+			}
+		}
+		wm, wt, wok := splitKeyReference(key)
+		gm, gt, gok := SplitKey(key, nil)
+		if gok != wok || !bytes.Equal(gm, wm) || len(gt) != len(wt) {
+			t.Fatalf("SplitKey(%q) = %q %q %v, want %q %q %v", key, gm, gt, gok, wm, wt, wok)
+		}
+		for i := range wt {
+			if !bytes.Equal(gt[i].Key, wt[i].Key) || !bytes.Equal(gt[i].Value, wt[i].Value) {
+				t.Fatalf("SplitKey(%q) tag %d = %q, want %q", key, i, gt[i], wt[i])
+			}
+		}
+	}
+}
