@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -133,8 +132,9 @@ func (a *aggregateCmd) Run(log *slog.Logger, std stdio) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	out := bufio.NewWriterSize(std.out, 1<<20)
-	eng, err := pipeline.New(cfg, out)
+	// No bufio in between: every shard already hands over 256 KiB at a
+	// time, and a second buffer would copy every output byte once more.
+	eng, err := pipeline.New(cfg, std.out)
 	if err != nil {
 		return err
 	}
@@ -170,9 +170,6 @@ func (a *aggregateCmd) Run(log *slog.Logger, std stdio) error {
 	closeErr := eng.Close()
 	if n := throttle.Suppressed(); n > 0 {
 		log.Warn("similar malformed-line messages suppressed", "count", n)
-	}
-	if err := out.Flush(); err != nil && closeErr == nil {
-		closeErr = err
 	}
 	c := eng.Counters()
 	if _, ok := log.Handler().(*slog.JSONHandler); ok {
