@@ -5,7 +5,7 @@ FUZZTIME  ?= 30s
 BENCHTIME ?= 20x
 COUNT     ?= 1
 
-.PHONY: all build demo sample test race vet fmt-check bench bench-e2e fuzz clean
+.PHONY: all build demo sample test race vet fmt-check bench bench-peers bench-e2e fuzz clean
 
 all: build
 
@@ -47,6 +47,12 @@ fmt-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(COUNT) -timeout 60m ./benchmarks/
 	cd benchmarks/peer && $(GO) test -run '^$$' -bench . -count $(COUNT) -timeout 30m ./...
+
+# bench-peers: rollup, VictoriaMetrics stream aggregation and Telegraf's
+# basicstats on the same bytes, one core each, points per CPU-second. A
+# module of its own (benchmarks/peers): CI never fetches the peers.
+bench-peers:
+	cd benchmarks/peers && $(GO) test -run '^$$' -bench Peers -benchtime 1x -count $(COUNT) -timeout 60m ./...
 
 # bench-e2e: the service end to end on an embedded broker (see
 # benchmarks/RESULTS.md): a backlog drain and a live run; the pipeline runs
