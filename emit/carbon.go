@@ -28,6 +28,7 @@ func (e carbonEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
 func (carbonEncoder) Framing() Framing { return Framing{} }
 
 func (e carbonEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
+	w.Split()
 	if !e.seriesOK(w) {
 		drops[DropCarbonBadName] += uint64(len(w.Values))
 		return dst, 0

@@ -38,6 +38,7 @@ func (e influxEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
 func (influxEncoder) Framing() Framing { return Framing{} }
 
 func (e influxEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
+	w.Split()
 	if reason := e.checkSeries(w); reason != DropNone {
 		drops[reason] += uint64(len(w.Values))
 		return dst, 0

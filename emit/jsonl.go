@@ -1,6 +1,8 @@
 package emit
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math/bits"
 	"strconv"
 	"unicode/utf8"
@@ -36,7 +38,11 @@ func (jsonlEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint
 		}
 		if n == 0 {
 			series = len(dst)
-			dst = appendJSONLSeries(dst, w.Metric, w.Tags, w.Step, w.Start)
+			if w.Key != nil && !w.split {
+				dst = appendJSONLSeriesKey(dst, w.Key, w.Step, w.Start)
+			} else {
+				dst = appendJSONLSeries(dst, w.Metric, w.Tags, w.Step, w.Start)
+			}
 			seriesEnd = len(dst)
 		} else {
 			// Copy the series part written for the first value.
@@ -61,6 +67,67 @@ func appendJSONLSeries(dst, metric []byte, tags []Tag, step string, start int64)
 		dst = appendJSONString(dst, tags[i].Key)
 		dst = append(dst, ':')
 		dst = appendJSONString(dst, tags[i].Value)
+	}
+	dst = append(dst, `},"step":`...)
+	dst = appendJSONString(dst, step)
+	dst = append(dst, `,"start":`...)
+	dst = strconv.AppendInt(dst, start, 10)
+	return append(dst, `,"aggregator":`...)
+}
+
+// appendJSONLSeriesKey is appendJSONLSeries for a series given as its
+// canonical key (package shard: each tag as key 0x00 value 0x00, then 0x01
+// and the metric; no other byte below 0x20). The tags are written in one
+// pass over the key: runs of plain bytes are copied whole, and each 0x00
+// becomes the JSON between a tag key and its value or between two tags.
+func appendJSONLSeriesKey(dst, key []byte, step string, start int64) []byte {
+	m := bytes.LastIndexByte(key, 0x01) // -1, for a key that is not canonical, makes it all metric
+	dst = append(dst, `{"metric":`...)
+	dst = appendJSONString(dst, key[m+1:])
+	dst = append(dst, `,"tags":{`...)
+	if m > 0 {
+		tags := key[:m]
+		dst = append(dst, '"')
+		value := false // the next 0x00 ends a value
+		plain := 0     // tags[plain:i] is pending plain bytes
+		for i := 0; i < len(tags); {
+			if i+8 <= len(tags) {
+				sp := jsonSpecial(binary.LittleEndian.Uint64(tags[i:]))
+				if sp == 0 {
+					i += 8
+					continue
+				}
+				i += bits.TrailingZeros64(sp) / 8
+			}
+			switch c := tags[i]; {
+			case c == 0:
+				dst = append(dst, tags[plain:i]...)
+				switch {
+				case !value:
+					dst = append(dst, `":"`...)
+				case i+1 < len(tags):
+					dst = append(dst, `","`...)
+				default:
+					dst = append(dst, '"')
+				}
+				value = !value
+				i++
+				plain = i
+			case jsonPlain[c]:
+				i++
+			default:
+				// '"', '\\' or UTF-8: the rest of this key or value goes
+				// through the string escaper.
+				dst = append(dst, tags[plain:i]...)
+				end := i + bytes.IndexByte(tags[i:], 0)
+				if end < i {
+					end = len(tags)
+				}
+				dst = appendJSONEscaped(dst, tags[i:end])
+				i, plain = end, end
+			}
+		}
+		dst = append(dst, tags[plain:]...)
 	}
 	dst = append(dst, `},"step":`...)
 	dst = appendJSONString(dst, step)
@@ -119,6 +186,12 @@ func jsonSpecial(w uint64) uint64 {
 // either way.
 func appendJSONString[S string | []byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
+	dst = appendJSONEscaped(dst, s)
+	return append(dst, '"')
+}
+
+// appendJSONEscaped is appendJSONString without the quotes.
+func appendJSONEscaped[S string | []byte](dst []byte, s S) []byte {
 	start := 0 // s[start:i] is pending plain bytes
 	for i := 0; i < len(s); {
 		// Eight bytes at a time while none needs a look: names and tag
@@ -178,6 +251,5 @@ func appendJSONString[S string | []byte](dst []byte, s S) []byte {
 		}
 		i += size
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }

@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
+
+	"github.com/rollupd/rollup/shard"
 )
 
 // encodingJSONString is the reference: encoding/json without HTML escaping.
@@ -111,6 +114,57 @@ func TestJSONSpecialMatchesTable(t *testing.T) {
 					t.Fatalf("jsonSpecial(%x) = %#x: bits besides the high ones", word, m)
 				}
 			}
+		}
+	}
+}
+
+// The jsonl series written from a canonical key is byte for byte the one
+// written from its metric and tags, for names with every kind of byte a
+// key may hold (none below 0x20), empty tag keys and values included.
+func TestJSONLSeriesFromKey(t *testing.T) {
+	var pieces []string
+	for _, p := range stringPieces {
+		if !strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 }) {
+			pieces = append(pieces, p)
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	name := func() []byte {
+		var b []byte
+		for k := rng.IntN(6); k > 0; k-- {
+			if rng.IntN(5) == 0 {
+				b = append(b, byte(0x20+rng.IntN(0xe0))) // any byte a key may hold
+			} else {
+				b = append(b, pieces[rng.IntN(len(pieces))]...)
+			}
+		}
+		return b
+	}
+	for i := range 50_000 {
+		metric := name()
+		var tags []Tag
+		var stags []shard.Tag
+		for range rng.IntN(6) {
+			tg := Tag{Key: name(), Value: name()}
+			tags, stags = append(tags, tg), append(stags, shard.Tag(tg))
+		}
+		key := shard.AppendKey(nil, metric, stags)
+		want := appendJSONLSeries(nil, metric, tags, "1m", int64(i)-7)
+		if got := appendJSONLSeriesKey(nil, key, "1m", int64(i)-7); !bytes.Equal(got, want) {
+			t.Fatalf("key %q:\n got %s\nwant %s", key, got, want)
+		}
+		// Through a window: jsonl from the key, and Split for the others.
+		var w Window
+		w.SetKey(key)
+		w.Step, w.Start, w.Values = "1m", int64(i)-7, []AggValue{{"sum", 1.5}}
+		var drops [numDropReasons]uint64
+		got, _ := jsonlEncoder{}.AppendWindow(nil, &w, nil, drops[:])
+		if wantLine := appendJSONLValue(want, "sum", 1.5); !bytes.Equal(got, wantLine) {
+			t.Fatalf("window of key %q: %s, want %s", key, got, wantLine)
+		}
+		w.Split()
+		if !bytes.Equal(w.Metric, metric) || len(w.Tags) != len(tags) {
+			t.Fatalf("Split of %q: %q %q", key, w.Metric, w.Tags)
 		}
 	}
 }

@@ -87,6 +87,7 @@ type mdmDef struct {
 
 // define fills d with the rollup series of v in w.
 func (d *mdmDef) define(w *Window, v *AggValue) {
+	w.Split()
 	d.name = append(append(append(d.name[:0], w.Metric...), '.'), v.Aggregator...)
 	d.unit = append(d.unit[:0], "unknown"...)
 	d.mtype = append(d.mtype[:0], "gauge"...)

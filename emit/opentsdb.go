@@ -61,6 +61,7 @@ func (opentsdbEncoder) Framing() Framing {
 }
 
 func (e opentsdbEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
+	w.Split()
 	series := e.checkSeries(w.Metric, w.Tags)
 	n := 0
 	var head, headEnd, tail, tailEnd int

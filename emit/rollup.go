@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/rollupd/rollup/shard"
 )
 
 // Tag is one tag of a series. Key and Value are not retained by encoders.
@@ -29,6 +31,12 @@ type AggValue struct {
 // Window is every rollup of one series for one window: the rollups share
 // the series part, which AppendWindow encodes only once.
 type Window struct {
+	// Key, when set (SetKey), is the series' canonical key in package
+	// shard's layout, and Metric and Tags stay empty until Split fills
+	// them from it: the jsonl encoder writes straight from the key and
+	// never needs them apart. Windows built with Metric and Tags have no
+	// Key.
+	Key    []byte
 	Metric []byte
 	Tags   []Tag  // sorted by key, no duplicates (caller guarantees)
 	Step   string // as the operator wrote it, e.g. "1m"
@@ -40,6 +48,30 @@ type Window struct {
 	// lives (until SeriesDeleted), so a sink can keep per-series state
 	// in a slice instead of hashing the key again.
 	Series uint32
+
+	split     bool        // Metric and Tags hold Key's parts
+	shardTags []shard.Tag // Split's buffers, reused
+	tagBuf    []Tag
+}
+
+// SetKey makes key, a canonical key, the window's series; Split splits it
+// when an encoder needs the metric and tags.
+func (w *Window) SetKey(key []byte) {
+	w.Key, w.Metric, w.Tags, w.split = key, nil, nil, false
+}
+
+// Split fills Metric and Tags from Key, once per SetKey. A window without
+// a Key keeps the Metric and Tags it was built with.
+func (w *Window) Split() {
+	if w.Key == nil || w.split {
+		return
+	}
+	w.Metric, w.shardTags, _ = shard.SplitKey(w.Key, w.shardTags[:0])
+	w.tagBuf = w.tagBuf[:0]
+	for _, t := range w.shardTags {
+		w.tagBuf = append(w.tagBuf, Tag(t))
+	}
+	w.Tags, w.split = w.tagBuf, true
 }
 
 // DropReason says why a rollup could not be encoded; 0 = encoded.

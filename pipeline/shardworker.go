@@ -32,11 +32,9 @@ type shardWorker struct {
 
 	maxSeries int // this shard's share of Config.MaxSeries; 0: none
 
-	tags  []shard.Tag
-	etags []emit.Tag
-	win   emit.Window
-	c     Counters
-	err   error
+	win emit.Window
+	c   Counters
+	err error
 
 	// pub is a copy of c that other goroutines may read (under mu),
 	// refreshed after every batch and advance: a 4 KiB copy per batch
@@ -129,17 +127,14 @@ func (w *shardWorker) deleteSeries(idx uint32) {
 }
 
 // Emit encodes one closed window of one series, one rollup per aggregator.
+// The window carries the series' key: encoders that need the metric and
+// tags apart split it (Window.Split), jsonl writes straight from it.
 func (w *shardWorker) Emit(idx uint32, archive int, start int64, a *window.Agg) {
 	key := w.table.Key(idx)
-	metric, tags, _ := shard.SplitKey(key, w.tags[:0])
-	w.tags = tags
-	w.etags = w.etags[:0]
-	for _, t := range tags {
-		w.etags = append(w.etags, emit.Tag(t))
-	}
 	arch := &w.cfg.Window.Archives[archive]
 	win := &w.win
-	win.Metric, win.Tags, win.Step, win.StepSeconds, win.Start, win.Series = metric, w.etags, arch.Name, arch.Step, start, idx
+	win.SetKey(key)
+	win.Step, win.StepSeconds, win.Start, win.Series = arch.Name, arch.Step, start, idx
 	win.Values = win.Values[:0]
 	for _, g := range arch.Aggregators {
 		win.Values = append(win.Values, emit.AggValue{Aggregator: g.String(), Value: a.Value(g)})
