@@ -64,11 +64,12 @@ var sizes = []struct {
 // output=none counts the rollups of closed windows without encoding them,
 // so the number is the engine's own; output=jsonl adds encoding, whose cost
 // depends on how many rollups a point produces (here one: six points per
-// series per minute, six aggregators); output=metrictank encodes them as
+// series per minute, six aggregators), output=opentsdb likewise in the
+// default output format of run (without Kafka); output=metrictank encodes them as
 // the Kafka output would (each rollup series announced once, then 28-byte
 // points in MetricPointArray records) and drops the records.
 func BenchmarkParseAggregate(b *testing.B) {
-	for _, out := range []string{"none", "jsonl", "metrictank"} {
+	for _, out := range []string{"none", "jsonl", "opentsdb", "metrictank"} {
 		for _, sz := range sizes {
 			for _, procs := range []int{1, 2} {
 				b.Run(fmt.Sprintf("output=%s/series=%s/procs=%d", out, sz.name, procs), func(b *testing.B) {

@@ -3,8 +3,11 @@ package emit
 import (
 	"bytes"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/rollupd/rollup/shard"
 )
 
 // TestAppendWindowMatchesAppend: AppendWindow must write, for every value,
@@ -78,4 +81,55 @@ func nonZero(a []uint64) map[DropReason]uint64 {
 		}
 	}
 	return m
+}
+
+// A window that carries its series as a canonical key encodes exactly as
+// the same window built from metric and tags, with the same drops, in
+// every format: jsonl reads the key directly, the others split it.
+func TestWindowFromKeyMatchesParts(t *testing.T) {
+	pieces := []string{"a", "Z", "9", "-", "_", ".", "/", "cpu", "host-01", " ", ",", "=", "\"", "\\", ";", "~",
+		"\u00e9", "\u0416", "\U0001f600", "\u2028", "\xff", "\xc3", "_aggregate"}
+	rng := rand.New(rand.NewPCG(9, 10))
+	name := func() []byte {
+		var b []byte
+		for k := rng.IntN(4); k >= 0; k-- {
+			if rng.IntN(3) > 0 {
+				b = append(b, pieces[rng.IntN(8)]...) // mostly valid everywhere
+			} else {
+				b = append(b, pieces[rng.IntN(len(pieces))]...)
+			}
+		}
+		return b
+	}
+	values := []AggValue{{"sum", 12.5}, {"count", 60}, {"avg", 2.5}, {"min", math.NaN()}, {"last", -0.25}}
+	for _, format := range OutputFormatNames(false) {
+		enc := mustEncoder(t, format, Options{})
+		for i := range 20_000 {
+			metric := name()
+			var tags []Tag
+			var stags []shard.Tag
+			for range rng.IntN(11) {
+				tg := Tag{Key: name(), Value: name()}
+				if rng.IntN(20) == 0 {
+					tg.Key = []byte(aggTagKey)
+				}
+				tags, stags = append(tags, tg), append(stags, shard.Tag(tg))
+			}
+			start := int64(1700000000 + i)
+			if rng.IntN(50) == 0 {
+				start = -5
+			}
+			parts := Window{Metric: metric, Tags: tags, Step: "1m", StepSeconds: 60, Start: start, Values: values}
+			var keyed Window
+			keyed.SetKey(shard.AppendKey(nil, metric, stags))
+			keyed.Step, keyed.StepSeconds, keyed.Start, keyed.Values = "1m", 60, start, values
+			wantDrops, gotDrops := make([]uint64, numDropReasons), make([]uint64, numDropReasons)
+			want, wantN := enc.AppendWindow(nil, &parts, []byte("\n"), wantDrops)
+			got, gotN := enc.AppendWindow(nil, &keyed, []byte("\n"), gotDrops)
+			if !bytes.Equal(got, want) || gotN != wantN || !slices.Equal(gotDrops, wantDrops) {
+				t.Fatalf("%s, series %q %q: from the key %d %v\n%s\nfrom the parts %d %v\n%s",
+					format, metric, tags, gotN, gotDrops, got, wantN, wantDrops, want)
+			}
+		}
+	}
 }
