@@ -138,8 +138,27 @@ func appendJSONLSeriesKey(dst, key []byte, step string, start int64) []byte {
 
 // appendJSONLValue finishes the object started by appendJSONLSeries.
 func appendJSONLValue(dst []byte, agg string, v float64) []byte {
-	dst = appendJSONString(dst, agg)
-	dst = append(dst, `,"value":`...)
+	// The aggregators' names need no escaping: one constant each instead
+	// of a string scan per rollup.
+	switch agg {
+	case "sum":
+		dst = append(dst, `"sum","value":`...)
+	case "count":
+		dst = append(dst, `"count","value":`...)
+	case "min":
+		dst = append(dst, `"min","value":`...)
+	case "max":
+		dst = append(dst, `"max","value":`...)
+	case "first":
+		dst = append(dst, `"first","value":`...)
+	case "last":
+		dst = append(dst, `"last","value":`...)
+	case "avg":
+		dst = append(dst, `"avg","value":`...)
+	default:
+		dst = appendJSONString(dst, agg)
+		dst = append(dst, `,"value":`...)
+	}
 	dst = appendJSONFloat(dst, v)
 	return append(dst, "}\n"...)
 }
