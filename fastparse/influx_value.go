@@ -2,6 +2,8 @@ package fastparse
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -74,39 +76,32 @@ func (d *InfluxDecoder) stringValue(f *Field, q int) (int, bool) {
 // exactFloat handles. It returns the offset after the value, or false if
 // the value needs the general path (numberValue), which then decides.
 //
-// Its decimal scanning repeats parseFloatFast's on purpose: sharing it
-// through a helper (tried: a decimal type with scanDigits/scanExponent
-// methods) cost 7% of the decoder's throughput on Telegraf data.
+// Its decimal scanning is its own, not parseFloatFast's: sharing that
+// through a decimal type with methods cost 7% of the decoder's throughput
+// on Telegraf data. scanDigits reads eight digits at a time, which the
+// 15-17 digit floats of Telegraf data reward.
 func fastNumber(f *Field, b []byte, i int) (int, bool) {
 	neg := false
 	if b[i] == '-' {
 		neg = true
 		i++
 	}
+	// mant holds at most 19 significant digits, so it cannot overflow:
+	// a 20th sends the value to the general path. Leading zeros add
+	// nothing to mant and so do not count.
 	var mant uint64
-	nd := 0 // significant digits in mant
-	digits := false
-	for ; i < len(b); i++ {
-		d := b[i] - '0'
-		if d > 9 {
-			break
-		}
-		digits = true
-		if mant == 0 && d == 0 {
-			continue // leading zero
-		}
-		if nd == 19 {
-			return 0, false
-		}
-		mant = mant*10 + uint64(d)
-		nd++
+	is := i
+	i, mant = scanDigits(b, i, 0)
+	if i < 0 {
+		return 0, false
 	}
+	digits := i > is
 	exp10 := 0
 	if i < len(b) {
 		switch b[i] {
 		case 'i':
 			// 18 digits cannot overflow an int64.
-			if !digits || nd > 18 || i+1 < len(b) && fieldValChars[b[i+1]] {
+			if !digits || mant >= 1e18 || i+1 < len(b) && fieldValChars[b[i+1]] {
 				return 0, false
 			}
 			f.Kind = FieldInt
@@ -124,22 +119,12 @@ func fastNumber(f *Field, b []byte, i int) (int, bool) {
 			f.Uint = mant
 			return i + 1, true
 		case '.':
-			for i++; i < len(b); i++ {
-				d := b[i] - '0'
-				if d > 9 {
-					break
-				}
-				digits = true
-				exp10--
-				if mant == 0 && d == 0 {
-					continue
-				}
-				if nd == 19 {
-					return 0, false
-				}
-				mant = mant*10 + uint64(d)
-				nd++
+			fs := i + 1
+			if i, mant = scanDigits(b, fs, mant); i < 0 {
+				return 0, false
 			}
+			exp10 = fs - i
+			digits = digits || i > fs
 		}
 	}
 	if !digits {
@@ -180,6 +165,43 @@ func fastNumber(f *Field, b []byte, i int) (int, bool) {
 	f.Float = v
 	return i, true
 }
+
+// scanDigits appends the decimal digits starting at b[i] to mant and
+// returns the offset after them, or -1 if mant would get a 20th
+// significant digit (mant < 10^19 always fits a uint64; leading zeros add
+// nothing to mant). Up to eight digits are taken per step: a value of
+// Telegraf data (2+15 digits, say) takes three steps, not seventeen.
+func scanDigits(b []byte, i int, mant uint64) (int, uint64) {
+	for i+8 <= len(b) {
+		w := binary.LittleEndian.Uint64(b[i:])
+		n := bits.TrailingZeros64(nonDigits(w)) / 8 // leading digits of w: 0-8
+		if n == 0 || mant >= maxMantBefore[n] {
+			break // no digit, or it may overflow: the loop below decides
+		}
+		// Shift the other bytes out: the zero bytes shifted in are
+		// leading zeros of an eight-digit number.
+		mant = mant*pow10u64[n] + eightDigits((w-0x3030303030303030)<<(64-8*n))
+		i += n
+		if n < 8 {
+			return i, mant
+		}
+	}
+	for ; i < len(b); i++ {
+		d := b[i] - '0'
+		if d > 9 {
+			break
+		}
+		if mant >= 1e18 {
+			return -1, 0
+		}
+		mant = mant*10 + uint64(d)
+	}
+	return i, mant
+}
+
+// maxMantBefore[n] is the bound below which mant*10^n + (n digits) stays
+// below 10^19.
+var maxMantBefore = [9]uint64{1e19, 1e18, 1e17, 1e16, 1e15, 1e14, 1e13, 1e12, 1e11}
 
 // numberValue parses a number field value token into f. The type comes
 // from the last byte, as in v2: 'i' integer, 'u' unsigned, else float. It

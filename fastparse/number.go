@@ -1,6 +1,7 @@
 package fastparse
 
 import (
+	"encoding/binary"
 	"math"
 	"math/bits"
 	"strconv"
@@ -33,6 +34,13 @@ func parseUint(s []byte) (uint64, numStatus) {
 	var n uint64
 	if len(s) <= 19 {
 		// 19 digits cannot overflow a uint64 (10^19-1 < 2^64).
+		for ; len(s) >= 8; s = s[8:] {
+			w := binary.LittleEndian.Uint64(s)
+			if nonDigits(w) != 0 {
+				return 0, numSyntax
+			}
+			n = n*1e8 + eightDigits(w-0x3030303030303030)
+		}
 		for _, c := range s {
 			d := c - '0'
 			if d > 9 {
@@ -83,6 +91,25 @@ func parseInt(s []byte) (int64, numStatus) {
 		return 0, numRange
 	}
 	return int64(u), numOK
+}
+
+// nonDigits returns the high bit of every byte of w (little endian) that
+// is not an ASCII digit. Exact per byte: no sum carries into the next byte.
+func nonDigits(w uint64) uint64 {
+	const low7, high = 0x7F7F7F7F7F7F7F7F, 0x8080808080808080
+	above := (w & low7) + 0x4646464646464646    // low 7 bits >= 0x3A
+	below := ^((w & low7) + 0x5050505050505050) // low 7 bits < 0x30
+	return (above | below | w) & high
+}
+
+// eightDigits returns the value of the eight decimal digits d (0-9 each)
+// in the bytes of d, the most significant in the low byte, as a
+// little-endian load of ASCII digits minus '0' puts them.
+func eightDigits(d uint64) uint64 {
+	// Combine the digits pairwise, then the pairs, then the quads: each
+	// step multiplies the more significant half by a power of ten.
+	d = d*10 + d>>8 // bytes 0, 2, 4, 6: two-digit values
+	return ((d&0x000000FF000000FF)*(100+1000000<<32) + (d>>16&0x000000FF000000FF)*(1+10000<<32)) >> 32
 }
 
 // float64pow10 holds the powers of ten that are exact in a float64.

@@ -1,6 +1,7 @@
 package fastparse
 
 import (
+	"encoding/binary"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -197,5 +198,103 @@ func TestParseFloatNoAllocs(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("%v allocations, want 0", n)
+	}
+}
+
+// TestNonDigitsMatchesTable checks the eight-byte digit test for every byte
+// value at every position, among digits and among other bytes.
+func TestNonDigitsMatchesTable(t *testing.T) {
+	for _, fill := range []byte{'0', '9', 'a', 0x80} {
+		for pos := range 8 {
+			for c := range 256 {
+				var buf [8]byte
+				for i := range buf {
+					buf[i] = fill
+				}
+				buf[pos] = byte(c)
+				m := nonDigits(binary.LittleEndian.Uint64(buf[:]))
+				for i, b := range buf {
+					want := b < '0' || b > '9'
+					if got := m>>(8*i+7)&1 == 1; got != want {
+						t.Fatalf("% x: byte %d marked %v, want %v", buf, i, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestFastNumberMatchesGeneralPath compares fastNumber, which reads up to
+// eight digits at a time, with numberValue (itself checked against
+// strconv) on numbers of every digit count up to 25, with leading zeros,
+// at the end of the buffer and before other bytes. It also checks that
+// the shapes Telegraf writes take the fast path at all.
+func TestFastNumberMatchesGeneralPath(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	digits := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('0' + r.IntN(10))
+		}
+		if n > 0 && r.IntN(3) == 0 {
+			b[0] = '0' // leading zeros do not count towards the 19
+		}
+		return string(b)
+	}
+	const n = 300000
+	taken := 0
+	for range n {
+		var s string
+		if r.IntN(4) == 0 {
+			s = "-"
+		}
+		s += digits(r.IntN(26))
+		switch r.IntN(5) {
+		case 0:
+			s += "i"
+		case 1:
+			s += "u"
+		case 2, 3:
+			s += "." + digits(r.IntN(26))
+			if r.IntN(4) == 0 {
+				s += "e" + strconv.Itoa(r.IntN(60)-30)
+			}
+		}
+		after := []string{"", " 1700000000", ",x=1", "x", "1234567890"}[r.IntN(5)]
+		buf := []byte(s + after)
+		if len(buf) == 0 || buf[0] != '-' && (buf[0] < '0' || buf[0] > '9') {
+			continue // the decoder calls fastNumber only on these
+		}
+		var fast, general Field
+		end, ok := fastNumber(&fast, buf, 0)
+		tok := buf
+		for i, c := range buf {
+			if !fieldValChars[c] {
+				tok = buf[:i]
+				break
+			}
+		}
+		if len(tok) == 0 {
+			continue
+		}
+		code := numberValue(&general, tok)
+		if !ok {
+			continue
+		}
+		taken++
+		same := fast.Kind == general.Kind && fast.Int == general.Int && fast.Uint == general.Uint &&
+			math.Float64bits(fast.Float) == math.Float64bits(general.Float)
+		if end != len(tok) || code != 0 || !same {
+			t.Fatalf("%q: fastNumber %+v ending at %d; general path %+v (code %d), token %q", buf, fast, end, general, code, tok)
+		}
+	}
+	if taken < n/4 {
+		t.Errorf("the fast path took %d of %d numbers", taken, n)
+	}
+	for _, s := range []string{"31.396748683223453", "0.000123456789", "788066i", "123456789012345678i", "9999999999999999999u", "1700000000000000000u", "-2.5"} {
+		var f Field
+		if _, ok := fastNumber(&f, []byte(s+","), 0); !ok {
+			t.Errorf("%s: not decoded by the fast path", s)
+		}
 	}
 }
