@@ -55,7 +55,7 @@ func (e carbonEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []u
 		dst = append(dst, ' ')
 		dst = strconv.AppendFloat(dst, v.Value, 'g', -1, 64)
 		dst = append(dst, ' ')
-		dst = strconv.AppendInt(dst, w.Start, 10)
+		dst = append(dst, w.StartText()...)
 		dst = append(dst, '\n')
 		dst = append(dst, sep...)
 		n++

@@ -3,6 +3,7 @@ package emit
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"strconv"
 	"unicode/utf8"
@@ -31,6 +32,15 @@ func (jsonlEncoder) Framing() Framing { return Framing{} }
 func (jsonlEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
 	n := 0
 	series, seriesEnd := 0, 0
+	// The values written so far: an aggregator's value often repeats
+	// another's (min or max is first or last; every aggregator of a
+	// one-point window is the same), and copying its digits is cheaper
+	// than formatting them again.
+	var done [8]struct {
+		bits     uint64
+		from, to int
+	}
+	ndone := 0
 	for _, v := range w.Values {
 		if !isFinite(v.Value) {
 			drops[DropNonFinite]++
@@ -39,7 +49,7 @@ func (jsonlEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint
 		if n == 0 {
 			series = len(dst)
 			if w.Key != nil && !w.split {
-				dst = appendJSONLSeriesKey(dst, w.Key, w.Step, w.Start)
+				dst = appendJSONLSeriesKey(dst, w.Key, w.Step, w.StartText())
 			} else {
 				dst = appendJSONLSeries(dst, w.Metric, w.Tags, w.Step, w.Start)
 			}
@@ -48,7 +58,23 @@ func (jsonlEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint
 			// Copy the series part written for the first value.
 			dst = append(dst, dst[series:seriesEnd]...)
 		}
-		dst = appendJSONLValue(dst, v.Aggregator, v.Value)
+		dst = appendJSONLAggregator(dst, v.Aggregator)
+		bits, from, copied := math.Float64bits(v.Value), len(dst), false
+		for _, d := range done[:ndone] {
+			if d.bits == bits {
+				dst = append(dst, dst[d.from:d.to]...)
+				copied = true
+				break
+			}
+		}
+		if !copied {
+			dst = appendJSONFloat(dst, v.Value)
+			if ndone < len(done) {
+				done[ndone].bits, done[ndone].from, done[ndone].to = bits, from, len(dst)
+				ndone++
+			}
+		}
+		dst = append(dst, "}\n"...)
 		dst = append(dst, sep...)
 		n++
 	}
@@ -80,7 +106,7 @@ func appendJSONLSeries(dst, metric []byte, tags []Tag, step string, start int64)
 // and the metric; no other byte below 0x20). The tags are written in one
 // pass over the key: runs of plain bytes are copied whole, and each 0x00
 // becomes the JSON between a tag key and its value or between two tags.
-func appendJSONLSeriesKey(dst, key []byte, step string, start int64) []byte {
+func appendJSONLSeriesKey(dst, key []byte, step string, start []byte) []byte {
 	m := bytes.LastIndexByte(key, 0x01) // -1, for a key that is not canonical, makes it all metric
 	dst = append(dst, `{"metric":`...)
 	dst = appendJSONString(dst, key[m+1:])
@@ -132,35 +158,39 @@ func appendJSONLSeriesKey(dst, key []byte, step string, start int64) []byte {
 	dst = append(dst, `},"step":`...)
 	dst = appendJSONString(dst, step)
 	dst = append(dst, `,"start":`...)
-	dst = strconv.AppendInt(dst, start, 10)
+	dst = append(dst, start...)
 	return append(dst, `,"aggregator":`...)
 }
 
 // appendJSONLValue finishes the object started by appendJSONLSeries.
 func appendJSONLValue(dst []byte, agg string, v float64) []byte {
+	dst = appendJSONLAggregator(dst, agg)
+	dst = appendJSONFloat(dst, v)
+	return append(dst, "}\n"...)
+}
+
+// appendJSONLAggregator writes the aggregator's name and the value's key.
+func appendJSONLAggregator(dst []byte, agg string) []byte {
 	// The aggregators' names need no escaping: one constant each instead
 	// of a string scan per rollup.
 	switch agg {
 	case "sum":
-		dst = append(dst, `"sum","value":`...)
+		return append(dst, `"sum","value":`...)
 	case "count":
-		dst = append(dst, `"count","value":`...)
+		return append(dst, `"count","value":`...)
 	case "min":
-		dst = append(dst, `"min","value":`...)
+		return append(dst, `"min","value":`...)
 	case "max":
-		dst = append(dst, `"max","value":`...)
+		return append(dst, `"max","value":`...)
 	case "first":
-		dst = append(dst, `"first","value":`...)
+		return append(dst, `"first","value":`...)
 	case "last":
-		dst = append(dst, `"last","value":`...)
+		return append(dst, `"last","value":`...)
 	case "avg":
-		dst = append(dst, `"avg","value":`...)
-	default:
-		dst = appendJSONString(dst, agg)
-		dst = append(dst, `,"value":`...)
+		return append(dst, `"avg","value":`...)
 	}
-	dst = appendJSONFloat(dst, v)
-	return append(dst, "}\n"...)
+	dst = appendJSONString(dst, agg)
+	return append(dst, `,"value":`...)
 }
 
 // jsonPlain marks the ASCII bytes that go into a JSON string unescaped: all

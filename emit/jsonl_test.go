@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -150,7 +151,7 @@ func TestJSONLSeriesFromKey(t *testing.T) {
 		}
 		key := shard.AppendKey(nil, metric, stags)
 		want := appendJSONLSeries(nil, metric, tags, "1m", int64(i)-7)
-		if got := appendJSONLSeriesKey(nil, key, "1m", int64(i)-7); !bytes.Equal(got, want) {
+		if got := appendJSONLSeriesKey(nil, key, "1m", strconv.AppendInt(nil, int64(i)-7, 10)); !bytes.Equal(got, want) {
 			t.Fatalf("key %q:\n got %s\nwant %s", key, got, want)
 		}
 		// Through a window: jsonl from the key, and Split for the others.

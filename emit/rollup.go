@@ -52,12 +52,26 @@ type Window struct {
 	split     bool        // Metric and Tags hold Key's parts
 	shardTags []shard.Tag // Split's buffers, reused
 	tagBuf    []Tag
+
+	startText []byte // StartText's digits, of startFor
+	startFor  int64
 }
 
 // SetKey makes key, a canonical key, the window's series; Split splits it
 // when an encoder needs the metric and tags.
 func (w *Window) SetKey(key []byte) {
 	w.Key, w.Metric, w.Tags, w.split = key, nil, nil, false
+}
+
+// StartText returns Start in decimal, valid until the next call. The
+// windows that close together share their start, so the digits are kept
+// and written again only when Start changes.
+func (w *Window) StartText() []byte {
+	if w.startFor != w.Start || len(w.startText) == 0 {
+		w.startText = strconv.AppendInt(w.startText[:0], w.Start, 10)
+		w.startFor = w.Start
+	}
+	return w.startText
 }
 
 // Split fills Metric and Tags from Key, once per SetKey. A window without
