@@ -3,7 +3,6 @@ package emit
 import (
 	"bytes"
 	"encoding/binary"
-	"math"
 	"math/bits"
 	"strconv"
 	"unicode/utf8"
@@ -32,15 +31,7 @@ func (jsonlEncoder) Framing() Framing { return Framing{} }
 func (jsonlEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
 	n := 0
 	series, seriesEnd := 0, 0
-	// The values written so far: an aggregator's value often repeats
-	// another's (min or max is first or last; every aggregator of a
-	// one-point window is the same), and copying its digits is cheaper
-	// than formatting them again.
-	var done [8]struct {
-		bits     uint64
-		from, to int
-	}
-	ndone := 0
+	var written writtenValues
 	for _, v := range w.Values {
 		if !isFinite(v.Value) {
 			drops[DropNonFinite]++
@@ -59,20 +50,12 @@ func (jsonlEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint
 			dst = append(dst, dst[series:seriesEnd]...)
 		}
 		dst = appendJSONLAggregator(dst, v.Aggregator)
-		bits, from, copied := math.Float64bits(v.Value), len(dst), false
-		for _, d := range done[:ndone] {
-			if d.bits == bits {
-				dst = append(dst, dst[d.from:d.to]...)
-				copied = true
-				break
-			}
-		}
-		if !copied {
+		if from, to, ok := written.find(v.Value); ok {
+			dst = append(dst, dst[from:to]...)
+		} else {
+			from = len(dst)
 			dst = appendJSONFloat(dst, v.Value)
-			if ndone < len(done) {
-				done[ndone].bits, done[ndone].from, done[ndone].to = bits, from, len(dst)
-				ndone++
-			}
+			written.add(v.Value, from, len(dst))
 		}
 		dst = append(dst, "}\n"...)
 		dst = append(dst, sep...)

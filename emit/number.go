@@ -71,6 +71,40 @@ func appendOpenTSDBValue(dst []byte, v float64) []byte {
 	return appendJSONFloat(dst, v)
 }
 
+// writtenValues remembers where the values of one window were written, so
+// that an encoder copies a repeated value instead of formatting it again:
+// an aggregator's value often repeats another's (min or max is first or
+// last; every aggregator of a one-point window has the same value), and a
+// copy is much cheaper than shortest-float formatting. Values are the
+// same when their bits are: 0 and -0 are written differently.
+type writtenValues struct {
+	n    int
+	vals [8]struct {
+		bits     uint64
+		from, to int
+	}
+}
+
+// find returns where v was written, if it was.
+func (w *writtenValues) find(v float64) (from, to int, ok bool) {
+	bits := math.Float64bits(v)
+	for _, d := range w.vals[:w.n] {
+		if d.bits == bits {
+			return d.from, d.to, true
+		}
+	}
+	return 0, 0, false
+}
+
+// add records that v was written at dst[from:to]; past eight values it
+// forgets (windows rarely have more aggregators).
+func (w *writtenValues) add(v float64, from, to int) {
+	if w.n < len(w.vals) {
+		w.vals[w.n].bits, w.vals[w.n].from, w.vals[w.n].to = math.Float64bits(v), from, to
+		w.n++
+	}
+}
+
 // isFinite reports whether v is neither NaN nor +-Inf. v-v is 0 for every
 // finite v and NaN otherwise; one compare, no branches on the bit pattern.
 func isFinite(v float64) bool { return v-v == 0 }

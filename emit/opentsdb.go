@@ -65,6 +65,7 @@ func (e opentsdbEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops [
 	series := e.checkSeries(w.Metric, w.Tags)
 	n := 0
 	var head, headEnd, tail, tailEnd int
+	var written writtenValues
 	for _, v := range w.Values {
 		if reason := valueReason(v.Value, w.Start, v.Aggregator, series); reason != DropNone {
 			drops[reason]++
@@ -75,13 +76,20 @@ func (e opentsdbEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops [
 			dst = appendOpenTSDBHead(dst, w.Metric, w.Start)
 			headEnd = len(dst)
 			dst = appendOpenTSDBValue(dst, v.Value)
+			written.add(v.Value, headEnd, len(dst))
 			tail = len(dst)
 			dst = appendOpenTSDBTail(dst, w.Tags, w.Step)
 			tailEnd = len(dst)
 		} else {
 			// Copy the series parts written for the first value.
 			dst = append(dst, dst[head:headEnd]...)
-			dst = appendOpenTSDBValue(dst, v.Value)
+			if from, to, ok := written.find(v.Value); ok {
+				dst = append(dst, dst[from:to]...)
+			} else {
+				from = len(dst)
+				dst = appendOpenTSDBValue(dst, v.Value)
+				written.add(v.Value, from, len(dst))
+			}
 			dst = append(dst, dst[tail:tailEnd]...)
 		}
 		dst = appendOpenTSDBEnd(dst, v.Aggregator)

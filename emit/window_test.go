@@ -22,7 +22,7 @@ func TestAppendWindowMatchesAppend(t *testing.T) {
 		// value above, of a NaN (dropped, so never copied), and -0
 		// after 0, which must not be taken for it.
 		{"min", -0.1}, {"sum", 0}, {"max", math.NaN()}, {"min", math.Copysign(0, -1)},
-		{"first", 1e21}, {"last", 60}, {"avg", 7}, {"sum", 8}, {"count", 9}, {"max", 8},
+		{"first", 1e21}, {"last", 60}, {"avg", 7}, {"sum", 8}, {"count", 9}, {"max", 8}, {"last", 12.5},
 	}
 	for _, format := range []string{"jsonl", "opentsdb"} {
 		enc := mustEncoder(t, format, Options{})
