@@ -40,7 +40,7 @@ func (jsonlEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint
 		if n == 0 {
 			series = len(dst)
 			if w.Key != nil && !w.split {
-				dst = appendJSONLSeriesKey(dst, w.Key, w.Step, w.StartText())
+				dst = appendJSONLSeriesKey(dst, w)
 			} else {
 				dst = appendJSONLSeries(dst, w.Metric, w.Tags, w.Step, w.Start)
 			}
@@ -84,65 +84,85 @@ func appendJSONLSeries(dst, metric []byte, tags []Tag, step string, start int64)
 	return append(dst, `,"aggregator":`...)
 }
 
-// appendJSONLSeriesKey is appendJSONLSeries for a series given as its
-// canonical key (package shard: each tag as key 0x00 value 0x00, then 0x01
-// and the metric; no other byte below 0x20). The tags are written in one
-// pass over the key: runs of plain bytes are copied whole, and each 0x00
-// becomes the JSON between a tag key and its value or between two tags.
-func appendJSONLSeriesKey(dst, key []byte, step string, start []byte) []byte {
+// appendJSONLSeriesKey is appendJSONLSeries for a window whose series is
+// given as its canonical key (package shard: each tag as key 0x00 value
+// 0x00, then 0x01 and the metric; no other byte below 0x20). What follows
+// the metric is copied from the window's tail cache when the previous
+// window had the same tags, step and start, as the fields of one line do.
+func appendJSONLSeriesKey(dst []byte, w *Window) []byte {
+	key := w.Key
 	m := bytes.LastIndexByte(key, 0x01) // -1, for a key that is not canonical, makes it all metric
 	dst = append(dst, `{"metric":`...)
 	dst = appendJSONString(dst, key[m+1:])
-	dst = append(dst, `,"tags":{`...)
+	var tags []byte
 	if m > 0 {
-		tags := key[:m]
-		dst = append(dst, '"')
-		value := false // the next 0x00 ends a value
-		plain := 0     // tags[plain:i] is pending plain bytes
-		for i := 0; i < len(tags); {
-			if i+8 <= len(tags) {
-				sp := jsonSpecial(binary.LittleEndian.Uint64(tags[i:]))
-				if sp == 0 {
-					i += 8
-					continue
-				}
-				i += bits.TrailingZeros64(sp) / 8
-			}
-			switch c := tags[i]; {
-			case c == 0:
-				dst = append(dst, tags[plain:i]...)
-				switch {
-				case !value:
-					dst = append(dst, `":"`...)
-				case i+1 < len(tags):
-					dst = append(dst, `","`...)
-				default:
-					dst = append(dst, '"')
-				}
-				value = !value
-				i++
-				plain = i
-			case jsonPlain[c]:
-				i++
-			default:
-				// '"', '\\' or UTF-8: the rest of this key or value goes
-				// through the string escaper.
-				dst = append(dst, tags[plain:i]...)
-				end := i + bytes.IndexByte(tags[i:], 0)
-				if end < i {
-					end = len(tags)
-				}
-				dst = appendJSONEscaped(dst, tags[i:end])
-				i, plain = end, end
-			}
-		}
-		dst = append(dst, tags[plain:]...)
+		tags = key[:m]
 	}
+	if w.tail.matches(tailJSONL, tags, w.Step, w.Start) {
+		return append(dst, w.tail.bytes...)
+	}
+	from := len(dst)
+	dst = append(dst, `,"tags":{`...)
+	dst = appendJSONLTagsFromKey(dst, tags)
 	dst = append(dst, `},"step":`...)
-	dst = appendJSONString(dst, step)
+	dst = appendJSONString(dst, w.Step)
 	dst = append(dst, `,"start":`...)
-	dst = append(dst, start...)
-	return append(dst, `,"aggregator":`...)
+	dst = append(dst, w.StartText()...)
+	dst = append(dst, `,"aggregator":`...)
+	w.tail.set(tailJSONL, tags, w.Step, w.Start, dst[from:])
+	return dst
+}
+
+// appendJSONLTagsFromKey writes the members of the "tags" object from the
+// tag part of a canonical key in one pass: runs of plain bytes are copied
+// whole, and each 0x00 becomes the JSON between a tag key and its value or
+// between two tags.
+func appendJSONLTagsFromKey(dst, tags []byte) []byte {
+	if len(tags) == 0 {
+		return dst
+	}
+	dst = append(dst, '"')
+	value := false // the next 0x00 ends a value
+	plain := 0     // tags[plain:i] is pending plain bytes
+	for i := 0; i < len(tags); {
+		if i+8 <= len(tags) {
+			sp := jsonSpecial(binary.LittleEndian.Uint64(tags[i:]))
+			if sp == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(sp) / 8
+		}
+		switch c := tags[i]; {
+		case c == 0:
+			dst = append(dst, tags[plain:i]...)
+			switch {
+			case !value:
+				dst = append(dst, `":"`...)
+			case i+1 < len(tags):
+				dst = append(dst, `","`...)
+			default:
+				dst = append(dst, '"')
+			}
+			value = !value
+			i++
+			plain = i
+		case jsonPlain[c]:
+			i++
+		default:
+			// '"', '\\' or UTF-8: the rest of this key or value goes
+			// through the string escaper.
+			dst = append(dst, tags[plain:i]...)
+			end := i + bytes.IndexByte(tags[i:], 0)
+			if end < i {
+				end = len(tags)
+			}
+			dst = appendJSONEscaped(dst, tags[i:end])
+			i, plain = end, end
+		}
+	}
+	dst = append(dst, tags[plain:]...)
+	return dst
 }
 
 // appendJSONLValue finishes the object started by appendJSONLSeries.

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -141,23 +140,33 @@ func TestJSONLSeriesFromKey(t *testing.T) {
 		}
 		return b
 	}
+	// One window for all, as a shard worker has: the tail it caches must
+	// follow the series, the step and the start.
+	var w Window
+	var tags []Tag
+	var stags []shard.Tag
 	for i := range 50_000 {
 		metric := name()
-		var tags []Tag
-		var stags []shard.Tag
-		for range rng.IntN(6) {
-			tg := Tag{Key: name(), Value: name()}
-			tags, stags = append(tags, tg), append(stags, shard.Tag(tg))
+		if rng.IntN(2) == 0 { // else the previous tags, as a line's fields have
+			tags, stags = nil, nil
+			for range rng.IntN(6) {
+				tg := Tag{Key: name(), Value: name()}
+				tags, stags = append(tags, tg), append(stags, shard.Tag(tg))
+			}
 		}
+		step := "1m"
+		if rng.IntN(10) == 0 {
+			step = "1h"
+		}
+		start := int64(i/3) - 7 // runs of windows closed together
 		key := shard.AppendKey(nil, metric, stags)
-		want := appendJSONLSeries(nil, metric, tags, "1m", int64(i)-7)
-		if got := appendJSONLSeriesKey(nil, key, "1m", strconv.AppendInt(nil, int64(i)-7, 10)); !bytes.Equal(got, want) {
+		want := appendJSONLSeries(nil, metric, tags, step, start)
+		w.SetKey(key)
+		w.Step, w.Start, w.Values = step, start, []AggValue{{"sum", 1.5}}
+		if got := appendJSONLSeriesKey(nil, &w); !bytes.Equal(got, want) {
 			t.Fatalf("key %q:\n got %s\nwant %s", key, got, want)
 		}
-		// Through a window: jsonl from the key, and Split for the others.
-		var w Window
-		w.SetKey(key)
-		w.Step, w.Start, w.Values = "1m", int64(i)-7, []AggValue{{"sum", 1.5}}
+		// Through the window: jsonl from the key, and Split for the others.
 		var drops [numDropReasons]uint64
 		got, _ := jsonlEncoder{}.AppendWindow(nil, &w, nil, drops[:])
 		if wantLine := appendJSONLValue(want, "sum", 1.5); !bytes.Equal(got, wantLine) {

@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -55,6 +56,36 @@ type Window struct {
 
 	startText []byte // StartText's digits, of startFor
 	startFor  int64
+	tail      seriesTail
+}
+
+// seriesTail holds the bytes an encoder last wrote for what follows a
+// window's metric (its tags, step and start) and what they were made
+// from. A shard emits its series in table order, where the fields of one
+// line, which share their tags, sit side by side: consecutive windows
+// mostly share the tail, and the encoder copies it instead of writing it
+// again.
+type seriesTail struct {
+	format uint8 // the encoder that wrote it (tailJSONL...), 0 for none
+	tags   []byte
+	step   string
+	start  int64
+	bytes  []byte
+}
+
+// Encoders that use the tail cache.
+const (
+	tailJSONL = 1 + iota
+)
+
+func (t *seriesTail) matches(format uint8, tags []byte, step string, start int64) bool {
+	return t.format == format && t.start == start && t.step == step && bytes.Equal(t.tags, tags)
+}
+
+func (t *seriesTail) set(format uint8, tags []byte, step string, start int64, b []byte) {
+	t.format, t.step, t.start = format, step, start
+	t.tags = append(t.tags[:0], tags...)
+	t.bytes = append(t.bytes[:0], b...)
 }
 
 // SetKey makes key, a canonical key, the window's series; Split splits it
