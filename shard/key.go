@@ -37,10 +37,12 @@ type KeyBuilder struct {
 	tagsLen   int // bytes of the tag part
 	prefixLen int // bytes before the suffix
 
-	// tagsRoute is xxhash64 of the tag part, computed on the first Route
-	// of a line.
-	tagsRoute uint64
-	routeOK   bool
+	// tagsRoute is xxhash64 of the tag part and metricHead the first
+	// (up to) eight bytes of the metric prefix, little endian, both
+	// computed on the first Route of a line.
+	tagsRoute  uint64
+	metricHead uint64
+	routeOK    bool
 }
 
 // Begin starts a new key.
@@ -79,9 +81,36 @@ func (b *KeyBuilder) Route(suffix []byte) ([]byte, uint64) {
 	key := b.Suffix(suffix)
 	if !b.routeOK {
 		b.tagsRoute = xxhash.Sum64(key[:b.tagsLen])
+		b.metricHead = loadPrefix(key[b.tagsLen+1 : b.prefixLen])
 		b.routeOK = true
 	}
-	return key, routeMetric(b.tagsRoute, key[b.tagsLen+1:])
+	if len(suffix) < 8 {
+		return key, routeMetric(b.tagsRoute, key[b.tagsLen+1:])
+	}
+	// The metric's first and last eight bytes are taken from the metric
+	// prefix and from suffix, not from key, whose copy of suffix was just
+	// written: loading eight bytes still in the store buffer, written by
+	// narrower stores, stalls the load (that load was 5 % of the CPU of
+	// two parsers on two cores).
+	head, mp := b.metricHead, b.prefixLen-b.tagsLen-1
+	if mp < 8 {
+		head |= binary.LittleEndian.Uint64(suffix) << (8 * mp)
+	}
+	tail := binary.LittleEndian.Uint64(suffix[len(suffix)-8:])
+	return key, mixRoute(b.tagsRoute, head, tail, mp+len(suffix))
+}
+
+// loadPrefix returns the first eight bytes of p, or all of p if shorter,
+// as a little-endian number.
+func loadPrefix(p []byte) uint64 {
+	if len(p) >= 8 {
+		return binary.LittleEndian.Uint64(p)
+	}
+	var v uint64
+	for i, c := range p {
+		v |= uint64(c) << (8 * i)
+	}
+	return v
 }
 
 // RouteHash picks the shard of a canonical key. It must be a function of
@@ -101,18 +130,20 @@ func RouteHash(key []byte) uint64 {
 }
 
 func routeMetric(tags uint64, metric []byte) uint64 {
-	var head, tail uint64
+	var tail uint64
 	if n := len(metric); n >= 8 {
-		head = binary.LittleEndian.Uint64(metric)
 		tail = binary.LittleEndian.Uint64(metric[n-8:])
-	} else {
-		for i, c := range metric {
-			head |= uint64(c) << (8 * i)
-		}
 	}
+	return mixRoute(tags, loadPrefix(metric), tail, len(metric))
+}
+
+// mixRoute combines the tag part's hash with the metric's first and last
+// eight bytes (head; tail is 0 for a metric shorter than eight) and its
+// length.
+func mixRoute(tags, head, tail uint64, n int) uint64 {
 	// One multiply-xorshift round is enough here: tags is already a good
 	// hash, and ShardOf needs only a well-spread low half.
-	h := tags ^ head*0x9e3779b97f4a7c15 ^ (tail+uint64(len(metric)))*0xc2b2ae3d27d4eb4f
+	h := tags ^ head*0x9e3779b97f4a7c15 ^ (tail+uint64(n))*0xc2b2ae3d27d4eb4f
 	h ^= h >> 32
 	h *= 0xff51afd7ed558ccd
 	return h ^ h>>29

@@ -348,3 +348,48 @@ func TestSplitKeyMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteMatchesRouteHash: Route, which reads the metric's ends from its
+// prefix and the suffix rather than from the key it builds, gives
+// RouteHash of that key for every split of the metric between the two,
+// over several fields per line as a parser calls it.
+func TestRouteMatchesRouteHash(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	text := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(0x20 + rng.IntN(0x60))
+		}
+		return b
+	}
+	var b KeyBuilder
+	for range 20000 {
+		b.Begin()
+		for k := rng.IntN(3); k > 0; k-- {
+			b.AddTag(text(1+rng.IntN(6)), text(rng.IntN(12)))
+		}
+		b.SetMetricPrefix(text(rng.IntN(12)), text(rng.IntN(2)))
+		for f := 1 + rng.IntN(4); f > 0; f-- {
+			key, route := b.Route(text(rng.IntN(20)))
+			if want := RouteHash(key); route != want {
+				t.Fatalf("Route of %q = %x, RouteHash %x", key, route, want)
+			}
+		}
+	}
+}
+
+// TestRouteHashIsStable: checkpoints place each series by RouteHash
+// (pipeline checks it on restore), so its values must not change.
+func TestRouteHashIsStable(t *testing.T) {
+	for key, want := range map[string]uint64{
+		"":                                     0x572a4974ab79f6e6,
+		"m":                                    0xca962768891c5828,
+		"host\x00a\x00\x01cpu_usage_idle":      0xd9f85cc88a0a0c74,
+		"cpu\x00cpu0\x00host\x00h\x00\x01mem":  0x765f1e885d769315,
+		"\x01a.much.longer.metric.name.than.8": 0xd9c1467af11d6e2e,
+	} {
+		if got := RouteHash([]byte(key)); got != want {
+			t.Errorf("RouteHash(%q) = %#x, want %#x", key, got, want)
+		}
+	}
+}
