@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"unicode"
@@ -61,10 +62,9 @@ func (opentsdbEncoder) Framing() Framing {
 }
 
 func (e opentsdbEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
-	w.Split()
-	series := e.checkSeries(w.Metric, w.Tags)
+	metric, tail, series := e.windowSeries(w)
 	n := 0
-	var head, headEnd, tail, tailEnd int
+	var head, headEnd int
 	var written writtenValues
 	for _, v := range w.Values {
 		if reason := valueReason(v.Value, w.Start, v.Aggregator, series); reason != DropNone {
@@ -73,25 +73,20 @@ func (e opentsdbEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops [
 		}
 		if n == 0 {
 			head = len(dst)
-			dst = appendOpenTSDBHead(dst, w.Metric, w.Start)
+			dst = appendOpenTSDBHead(dst, metric, w.Start)
 			headEnd = len(dst)
-			dst = appendOpenTSDBValue(dst, v.Value)
-			written.add(v.Value, headEnd, len(dst))
-			tail = len(dst)
-			dst = appendOpenTSDBTail(dst, w.Tags, w.Step)
-			tailEnd = len(dst)
 		} else {
-			// Copy the series parts written for the first value.
+			// Copy the head written for the first value.
 			dst = append(dst, dst[head:headEnd]...)
-			if from, to, ok := written.find(v.Value); ok {
-				dst = append(dst, dst[from:to]...)
-			} else {
-				from = len(dst)
-				dst = appendOpenTSDBValue(dst, v.Value)
-				written.add(v.Value, from, len(dst))
-			}
-			dst = append(dst, dst[tail:tailEnd]...)
 		}
+		if from, to, ok := written.find(v.Value); ok {
+			dst = append(dst, dst[from:to]...)
+		} else {
+			from = len(dst)
+			dst = appendOpenTSDBValue(dst, v.Value)
+			written.add(v.Value, from, len(dst))
+		}
+		dst = append(dst, tail...)
 		dst = appendOpenTSDBEnd(dst, v.Aggregator)
 		dst = append(dst, sep...)
 		n++
@@ -99,18 +94,59 @@ func (e opentsdbEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops [
 	return dst, n
 }
 
+// windowSeries returns the window's metric, its tail (the bytes from the
+// closing quote of the value up to "aggregator":) and the verdict on the
+// series. The tail and the tags' verdict come from the window's tail
+// cache when the previous window had the same tags and step, as the
+// fields of one line do; only the metric is checked again.
+func (e opentsdbEncoder) windowSeries(w *Window) (metric, tail []byte, series DropReason) {
+	t := &w.tail
+	var tagsKey []byte
+	keyed := false
+	if w.Key != nil && !w.split {
+		if m := bytes.LastIndexByte(w.Key, 0x01); m >= 0 {
+			keyed, metric, tagsKey = true, w.Key[m+1:], w.Key[:m]
+			if t.matches(tailOpenTSDB, tagsKey, w.Step, 0) {
+				return metric, t.bytes, e.verdict(metric, t.ntags, t.reason)
+			}
+		}
+	}
+	w.Split()
+	t.bytes = appendOpenTSDBTail(t.bytes[:0], w.Tags, w.Step)
+	t.ntags, t.reason = len(w.Tags), checkTagNames(w.Tags)
+	if keyed {
+		t.setKey(tailOpenTSDB, tagsKey, w.Step, 0)
+	} else {
+		t.format = 0
+	}
+	return w.Metric, t.bytes, e.verdict(w.Metric, t.ntags, t.reason)
+}
+
 // checkSeries returns why OpenTSDB would reject any rollup of this series,
-// or DropNone. The character scan is last, being the most expensive.
+// or DropNone.
 func (e opentsdbEncoder) checkSeries(metric []byte, tags []Tag) DropReason {
-	if len(tags) == 0 {
+	return e.verdict(metric, len(tags), checkTagNames(tags))
+}
+
+// verdict combines the checks of the series in their fixed order: the
+// number of tags, the metric's characters, then the tags' own verdict
+// (checkTagNames). The character scans are last, being the most
+// expensive.
+func (e opentsdbEncoder) verdict(metric []byte, ntags int, tagsVerdict DropReason) DropReason {
+	switch {
+	case ntags == 0:
 		return DropNoTags
-	}
-	if len(tags) > e.maxTags {
+	case ntags > e.maxTags:
 		return DropTooManyTags
-	}
-	if !validOpenTSDBName(metric) {
+	case !validOpenTSDBName(metric):
 		return DropBadChar
 	}
+	return tagsVerdict
+}
+
+// checkTagNames returns why OpenTSDB would reject these tags whatever
+// their number: a character it does not allow, or the _aggregate tag.
+func checkTagNames(tags []Tag) DropReason {
 	for i := range tags {
 		if !validOpenTSDBName(tags[i].Key) || !validOpenTSDBName(tags[i].Value) {
 			return DropBadChar

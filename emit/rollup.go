@@ -69,23 +69,34 @@ type seriesTail struct {
 	format uint8 // the encoder that wrote it (tailJSONL...), 0 for none
 	tags   []byte
 	step   string
-	start  int64
+	start  int64 // 0 for an encoder whose tail has no start
 	bytes  []byte
+
+	// The opentsdb encoder's checks of the tags.
+	ntags  int
+	reason DropReason
 }
 
 // Encoders that use the tail cache.
 const (
 	tailJSONL = 1 + iota
+	tailOpenTSDB
 )
 
 func (t *seriesTail) matches(format uint8, tags []byte, step string, start int64) bool {
 	return t.format == format && t.start == start && t.step == step && bytes.Equal(t.tags, tags)
 }
 
+// set records b as the tail of format for tags, step and start.
 func (t *seriesTail) set(format uint8, tags []byte, step string, start int64, b []byte) {
+	t.bytes = append(t.bytes[:0], b...)
+	t.setKey(format, tags, step, start)
+}
+
+// setKey records what t.bytes, written in place, were made from.
+func (t *seriesTail) setKey(format uint8, tags []byte, step string, start int64) {
 	t.format, t.step, t.start = format, step, start
 	t.tags = append(t.tags[:0], tags...)
-	t.bytes = append(t.bytes[:0], b...)
 }
 
 // SetKey makes key, a canonical key, the window's series; Split splits it

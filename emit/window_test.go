@@ -111,17 +111,29 @@ func TestWindowFromKeyMatchesParts(t *testing.T) {
 		enc := mustEncoder(t, format, Options{})
 		// One keyed window for all, as a shard worker has: what it keeps
 		// between windows (StartText's digits) must follow Start.
+		// Consecutive windows often share their tags, as the fields of
+		// one line do, so the encoders' tail cache is hit as well as
+		// missed.
 		var keyed Window
+		var tags []Tag
+		var stags []shard.Tag
 		for i := range 20_000 {
 			metric := name()
-			var tags []Tag
-			var stags []shard.Tag
-			for range rng.IntN(11) {
-				tg := Tag{Key: name(), Value: name()}
-				if rng.IntN(20) == 0 {
-					tg.Key = []byte(aggTagKey)
+			if rng.IntN(2) == 0 {
+				tags, stags = nil, nil
+				for range rng.IntN(11) {
+					tg := Tag{Key: name(), Value: name()}
+					if rng.IntN(20) == 0 {
+						tg.Key = []byte(aggTagKey)
+					}
+					tags, stags = append(tags, tg), append(stags, shard.Tag(tg))
 				}
-				tags, stags = append(tags, tg), append(stags, shard.Tag(tg))
+			} else if n := len(tags); n > 0 && rng.IntN(3) == 0 {
+				// The same tags but the last value: a cache hit on a
+				// prefix of the tags would be wrong.
+				tags, stags = slices.Clone(tags), slices.Clone(stags)
+				tags[n-1].Value = append(slices.Clone(tags[n-1].Value), 'x')
+				stags[n-1].Value = tags[n-1].Value
 			}
 			start := int64(1700000000 + i/3) // runs of windows closed together
 			if rng.IntN(50) == 0 {
