@@ -33,6 +33,7 @@ type shardWorker struct {
 	maxSeries int // this shard's share of Config.MaxSeries; 0: none
 
 	win emit.Window
+	key []byte // apply's copy of a key the guess missed
 	c   Counters
 	err error
 
@@ -96,9 +97,12 @@ func (w *shardWorker) publishCounters() {
 func (w *shardWorker) apply(b *shard.Batch) {
 	for i := range b.Points {
 		p := &b.Points[i]
-		key := b.Key(p)
-		idx, ok := w.table.Guess(key)
+		idx, ok := w.table.GuessParts(b.KeyParts(p))
 		if !ok {
+			// The key whole, for hashing and keeping: only for
+			// the points the guess misses.
+			w.key = b.AppendKey(w.key[:0], p)
+			key := w.key
 			h := shard.Hash(key)
 			if idx, ok = w.table.Lookup(h, key); !ok {
 				if w.maxSeries > 0 && w.table.Len() >= w.maxSeries {

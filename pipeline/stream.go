@@ -32,6 +32,8 @@ type Stream struct {
 	free       []chan *shard.Batch
 	sep        []byte
 	c          Counters
+	// lines numbers the routed lines (from 1), for Batch.AddLine.
+	lines uint64
 
 	// pub is the copy of c other goroutines read (under mu), refreshed
 	// at every Flush.
@@ -339,6 +341,7 @@ func (s *Stream) line(d fastparse.Decoder, maxTime int64) {
 				// before its points start filling the next one.
 				s.Flush()
 			}
+			s.lines++ // a new key prefix for the batches
 			s.keys.Begin()
 			for _, tag := range d.Tags() {
 				s.keys.AddTag(tag.Key, tag.Value)
@@ -360,17 +363,12 @@ func (s *Stream) line(d fastparse.Decoder, maxTime int64) {
 			s.c.Late++
 			continue
 		}
-		var key []byte
 		si := 0
 		if len(s.batches) > 1 {
-			var route uint64
-			key, route = s.keys.Route(f.Key)
-			si = shard.ShardOf(route, len(s.batches))
-		} else {
-			key = s.keys.Suffix(f.Key)
+			si = shard.ShardOf(s.keys.Route(f.Key), len(s.batches))
 		}
 		b := s.batches[si]
-		b.Add(key, t, v)
+		b.AddLine(s.lines, s.keys.Prefix(), f.Key, t, v)
 		if b.Len() >= s.e.cfg.BatchPoints {
 			s.send(si)
 		}

@@ -31,18 +31,20 @@ type Tag struct{ Key, Value []byte }
 //	b.Begin()
 //	b.AddTag(k, v) ...
 //	b.SetMetricPrefix(measurement, "_")
-//	key, hash := b.Key(fieldName) // once per field
+//	key := b.Suffix(fieldName) // once per field, or, without building it:
+//	prefix, route := b.Prefix(), b.Route(fieldName)
 type KeyBuilder struct {
 	buf       []byte
 	tagsLen   int // bytes of the tag part
 	prefixLen int // bytes before the suffix
 
-	// tagsRoute is xxhash64 of the tag part and metricHead the first
-	// (up to) eight bytes of the metric prefix, little endian, both
-	// computed on the first Route of a line.
-	tagsRoute  uint64
-	metricHead uint64
-	routeOK    bool
+	// For Route, computed on its first call for a line: xxhash64 of the
+	// tag part, and the metric prefix's first and last eight bytes (a
+	// shorter prefix: all of it, at the low and at the high end), little
+	// endian.
+	tagsRoute              uint64
+	metricHead, metricTail uint64
+	routeOK                bool
 }
 
 // Begin starts a new key.
@@ -75,29 +77,43 @@ func (b *KeyBuilder) Suffix(suffix []byte) []byte {
 	return b.buf
 }
 
-// Route is Suffix plus the key's route hash (see RouteHash), for picking
-// its shard. The tag part is hashed once per line.
-func (b *KeyBuilder) Route(suffix []byte) ([]byte, uint64) {
-	key := b.Suffix(suffix)
+// Prefix returns the key without its suffix: the tags and the metric
+// prefix, shared by the keys of a line (see Batch.AddLine). It is valid
+// until the next Begin.
+func (b *KeyBuilder) Prefix() []byte { return b.buf[:b.prefixLen:b.prefixLen] }
+
+// Route returns the route hash (see RouteHash) of the key Prefix+suffix,
+// for picking its shard, without building the key. The tag part is hashed
+// once per line, and the metric's first and last eight bytes are put
+// together from the metric prefix and suffix.
+func (b *KeyBuilder) Route(suffix []byte) uint64 {
 	if !b.routeOK {
-		b.tagsRoute = xxhash.Sum64(key[:b.tagsLen])
-		b.metricHead = loadPrefix(key[b.tagsLen+1 : b.prefixLen])
+		b.tagsRoute = xxhash.Sum64(b.buf[:b.tagsLen])
+		prefix := b.buf[b.tagsLen+1 : b.prefixLen]
+		b.metricHead = loadPrefix(prefix)
+		if n := len(prefix); n >= 8 {
+			b.metricTail = binary.LittleEndian.Uint64(prefix[n-8:])
+		} else {
+			b.metricTail = b.metricHead << (8 * (8 - n)) // n == 0: shifted out
+		}
 		b.routeOK = true
 	}
-	if len(suffix) < 8 {
-		return key, routeMetric(b.tagsRoute, key[b.tagsLen+1:])
-	}
-	// The metric's first and last eight bytes are taken from the metric
-	// prefix and from suffix, not from key, whose copy of suffix was just
-	// written: loading eight bytes still in the store buffer, written by
-	// narrower stores, stalls the load (that load was 5 % of the CPU of
-	// two parsers on two cores).
-	head, mp := b.metricHead, b.prefixLen-b.tagsLen-1
+	mp, ls := b.prefixLen-b.tagsLen-1, len(suffix)
+	head, tail := b.metricHead, uint64(0)
 	if mp < 8 {
-		head |= binary.LittleEndian.Uint64(suffix) << (8 * mp)
+		head |= loadPrefix(suffix) << (8 * mp)
 	}
-	tail := binary.LittleEndian.Uint64(suffix[len(suffix)-8:])
-	return key, mixRoute(b.tagsRoute, head, tail, mp+len(suffix))
+	switch {
+	case mp+ls < 8: // no tail
+	case ls >= 8:
+		tail = binary.LittleEndian.Uint64(suffix[ls-8:])
+	default:
+		// The suffix's bytes on top, the prefix's last below them; the
+		// prefix has enough, as the metric has eight. ls == 0 shifts
+		// the suffix out.
+		tail = b.metricTail>>(8*ls) | loadPrefix(suffix)<<(8*(8-ls))
+	}
+	return mixRoute(b.tagsRoute, head, tail, mp+ls)
 }
 
 // loadPrefix returns the first eight bytes of p, or all of p if shorter,

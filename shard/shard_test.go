@@ -16,7 +16,8 @@ func TestKeyBuilderMatchesAppendKey(t *testing.T) {
 	}
 	b.SetMetricPrefix([]byte("cpu"), []byte("_"))
 	for _, field := range []string{"usage_idle", "u", "a_much_longer_field_name_than_the_others_to_cross_32_bytes"} {
-		key, route := b.Route([]byte(field))
+		route := b.Route([]byte(field))
+		key := b.Suffix([]byte(field))
 		want := AppendKey(nil, []byte("cpu_"+field), tags)
 		if !bytes.Equal(key, want) {
 			t.Fatalf("key %q, want %q", key, want)
@@ -24,8 +25,8 @@ func TestKeyBuilderMatchesAppendKey(t *testing.T) {
 		if route != RouteHash(want) {
 			t.Fatalf("per-line route hash %x != RouteHash %x", route, RouteHash(want))
 		}
-		if !bytes.Equal(b.Suffix([]byte(field)), want) {
-			t.Fatalf("Suffix and Route disagree")
+		if got := append(b.Prefix(), field...); !bytes.Equal(got, want) {
+			t.Fatalf("Prefix+suffix %q, want %q", got, want)
 		}
 		metric, got, ok := SplitKey(key, nil)
 		if !ok || string(metric) != "cpu_"+field || len(got) != 2 ||
@@ -191,8 +192,7 @@ func TestRouteIsAFunctionOfTheKey(t *testing.T) {
 		b.Begin()
 		b.AddTag([]byte("host"), []byte("x"))
 		b.SetMetricPrefix([]byte(meas), []byte("_"))
-		_, r := b.Route([]byte(field))
-		return r
+		return b.Route([]byte(field))
 	}
 	if route("a_b", "c") != route("a", "b_c") {
 		t.Fatal("equal keys routed differently")
@@ -349,10 +349,10 @@ func TestSplitKeyMatchesReference(t *testing.T) {
 	}
 }
 
-// TestRouteMatchesRouteHash: Route, which reads the metric's ends from its
-// prefix and the suffix rather than from the key it builds, gives
-// RouteHash of that key for every split of the metric between the two,
-// over several fields per line as a parser calls it.
+// TestRouteMatchesRouteHash: Route, which puts the metric's ends together
+// from its prefix and the suffix, gives RouteHash of the key they make for
+// every split of the metric between the two, over several fields per line
+// as a parser calls it.
 func TestRouteMatchesRouteHash(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	text := func(n int) []byte {
@@ -370,7 +370,9 @@ func TestRouteMatchesRouteHash(t *testing.T) {
 		}
 		b.SetMetricPrefix(text(rng.IntN(12)), text(rng.IntN(2)))
 		for f := 1 + rng.IntN(4); f > 0; f-- {
-			key, route := b.Route(text(rng.IntN(20)))
+			suffix := text(rng.IntN(20))
+			route := b.Route(suffix)
+			key := b.Suffix(suffix)
 			if want := RouteHash(key); route != want {
 				t.Fatalf("Route of %q = %x, RouteHash %x", key, route, want)
 			}
@@ -390,6 +392,101 @@ func TestRouteHashIsStable(t *testing.T) {
 	} {
 		if got := RouteHash([]byte(key)); got != want {
 			t.Errorf("RouteHash(%q) = %#x, want %#x", key, got, want)
+		}
+	}
+}
+
+// TestBatchSharesLinePrefix: the points of one line share one copy of the
+// prefix, whole keys and other lines do not, and every point gives back
+// its key; GuessParts finds a series from its key's parts as Guess does
+// from the whole key, and only when both parts match.
+func TestBatchSharesLinePrefix(t *testing.T) {
+	var b Batch
+	type point struct {
+		line           uint64
+		prefix, suffix string
+	}
+	points := []point{
+		{1, "host\x00a\x00\x01cpu_", "user"}, {1, "host\x00a\x00\x01cpu_", "system"},
+		{0, "host\x00b\x00\x01mem", ""}, // Add: a whole key
+		{2, "host\x00b\x00\x01cpu_", "user"}, {2, "host\x00b\x00\x01cpu_", ""},
+		{3, "host\x00a\x00\x01cpu_", "user"},
+	}
+	for i, p := range points {
+		if p.line == 0 {
+			b.Add([]byte(p.prefix+p.suffix), int64(i), float64(i))
+		} else {
+			b.AddLine(p.line, []byte(p.prefix), []byte(p.suffix), int64(i), float64(i))
+		}
+	}
+	keyBytes := 0
+	for i, p := range points {
+		if i == 0 || p.line != points[i-1].line || p.line == 0 {
+			keyBytes += len(p.prefix)
+		}
+		keyBytes += len(p.suffix)
+	}
+	if b.Len() != len(points) || b.KeyBytes() != keyBytes {
+		t.Fatalf("%d points, %d key bytes; want %d, %d", b.Len(), b.KeyBytes(), len(points), keyBytes)
+	}
+	for i := range b.Points {
+		pt := &b.Points[i]
+		want := points[i].prefix + points[i].suffix
+		if got := b.AppendKey([]byte("x"), pt); string(got) != "x"+want || pt.Time != int64(i) || pt.Value != float64(i) {
+			t.Fatalf("point %d: key %q at %d = %v, want %q", i, got, pt.Time, pt.Value, want)
+		}
+	}
+	b.Reset()
+	b.AddLine(3, []byte("p"), []byte("s"), 0, 0) // the same line number after Reset: a new copy
+	if pre, suf := b.KeyParts(&b.Points[0]); string(pre) != "p" || string(suf) != "s" {
+		t.Fatalf("after Reset: %q %q", pre, suf)
+	}
+}
+
+// TestGuessParts: the successor guess finds a series from its key's two
+// parts, however the key is split, and misses when a byte or the length
+// differs.
+func TestGuessParts(t *testing.T) {
+	tab := NewTable(nil)
+	keys := []string{"host\x00a\x00\x01cpu_user", "host\x00a\x00\x01cpu_system", "host\x00b\x00\x01cpu_user", "\x01m", "host\x00b\x00\x01cpu_usera"}
+	for _, k := range keys {
+		if _, err := tab.Insert(Hash([]byte(k)), []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for split := range 5 {
+		if _, ok := tab.Lookup(Hash([]byte(keys[0])), []byte(keys[0])); !ok {
+			t.Fatal("first key not found")
+		}
+		for i := 1; i < len(keys); i++ {
+			k := []byte(keys[i])
+			at := min(split*3, len(k))
+			idx, ok := tab.GuessParts(k[:at], k[at:])
+			if !ok || idx != uint32(i) {
+				t.Fatalf("key %q split at %d: guessed %d %v, want %d", k, at, idx, ok, i)
+			}
+		}
+	}
+	for _, bad := range [][2]string{
+		{"host\x00a\x00\x01cpu_", "sys"},      // shorter
+		{"host\x00a\x00\x01cpu_", "systemx"},  // longer
+		{"host\x00a\x00\x01cpu_", "systen"},   // a byte in the suffix
+		{"host\x00b\x00\x01cpu_", "system"},   // a byte in the prefix
+		{"host\x00a\x00\x01cpu_systemxx", ""}, // a prefix longer than the key
+	} {
+		// keys[1] after keys[0], then back at keys[0]: the guess is keys[1].
+		guessKeys1 := func() {
+			for _, k := range []string{keys[0], keys[1], keys[0]} {
+				tab.Lookup(Hash([]byte(k)), []byte(k))
+			}
+		}
+		guessKeys1()
+		if idx, ok := tab.GuessParts([]byte(bad[0]), []byte(bad[1])); ok {
+			t.Fatalf("%q+%q guessed as %d", bad[0], bad[1], idx)
+		}
+		guessKeys1()
+		if idx, ok := tab.GuessParts([]byte(keys[1][:3]), []byte(keys[1][3:])); !ok || idx != 1 {
+			t.Fatalf("keys[1] after keys[0]: guessed %d %v", idx, ok)
 		}
 	}
 }

@@ -111,6 +111,24 @@ func (t *Table) Guess(key []byte) (uint32, bool) {
 	return guess, true
 }
 
+// GuessParts is Guess for the key prefix+suffix, given in its two parts.
+func (t *Table) GuessParts(prefix, suffix []byte) (uint32, bool) {
+	if !t.hasPrev {
+		return 0, false
+	}
+	n := t.succ.Get(t.prev)
+	if n == nil || *n == 0 {
+		return 0, false
+	}
+	guess := *n - 1
+	k := t.Key(guess)
+	if len(k) != len(prefix)+len(suffix) || !bytes.Equal(k[:len(prefix)], prefix) || !bytes.Equal(k[len(prefix):], suffix) {
+		return 0, false
+	}
+	t.prev = guess
+	return guess, true
+}
+
 // follow records that idx came after the previous series.
 func (t *Table) follow(idx uint32) {
 	if t.hasPrev {
