@@ -18,6 +18,32 @@ import (
 // sorted output, the counters and the malformed-line positions reported.
 func runChunked(t testing.TB, r io.Reader, maxLine int) ([]string, Counters, []string) {
 	t.Helper()
+	return runInput(t, maxLine, func(s *Stream) {
+		if _, err := s.ReadFrom(r); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// runMapped is runChunked for an input read in place (Stream.ReadBytes).
+// It checks that ReadBytes releases the input only forwards and within it.
+func runMapped(t testing.TB, data []byte, maxLine int) ([]string, Counters, []string) {
+	t.Helper()
+	return runInput(t, maxLine, func(s *Stream) {
+		released := 0
+		s.ReadBytes(data, func(n int) {
+			if n <= released || n > len(data) {
+				t.Fatalf("released up to %d after %d, of %d bytes", n, released, len(data))
+			}
+			released = n
+		})
+	})
+}
+
+// runInput aggregates what read feeds and returns the sorted output, the
+// counters and the malformed-line positions reported.
+func runInput(t testing.TB, maxLine int, read func(*Stream)) ([]string, Counters, []string) {
+	t.Helper()
 	cfg := testConfig(t, 1, 10*time.Second, "10s:sum,count,first,last")
 	cfg.MaxLineBytes = maxLine
 	var out bytes.Buffer
@@ -30,9 +56,7 @@ func runChunked(t testing.TB, r io.Reader, maxLine int) ([]string, Counters, []s
 	s.OnMalformed = func(pe *fastparse.ParseError) {
 		positions = append(positions, fmt.Sprintf("%d:%d@%d %s", pe.Line, pe.Col, pe.Offset, pe.Reason))
 	}
-	if _, err := s.ReadFrom(r); err != nil {
-		t.Fatal(err)
-	}
+	read(s)
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +123,47 @@ func TestLineTooLong(t *testing.T) {
 	}
 }
 
+// TestReadBytesMatchesReadFrom: decoding an input in place gives what
+// reading it gives (output, counters, error positions), with lines of
+// every length around the limit, in the middle and at the end.
+func TestReadBytesMatchesReadFrom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	line := func(n int) string { // a valid line of about n bytes
+		l := "m,h=a f=1,s=\"" + strings.Repeat("x", max(n-40, 0)) + "\" 1700000000000000000"
+		return l
+	}
+	inputs := []string{"", "\n", chunkingInput, "m,h=a f=1 1700000000000000000"}
+	for range 300 {
+		var b strings.Builder
+		for k := rng.IntN(8); k >= 0; k-- {
+			switch rng.IntN(4) {
+			case 0:
+				b.WriteString(line(30 + rng.IntN(150)))
+			case 1:
+				b.WriteString("m,h=b g=2 1700000001000000000")
+			case 2:
+				b.WriteString("broken f=")
+			case 3:
+				b.WriteString(strings.Repeat("y", rng.IntN(200)))
+			}
+			if k > 0 || rng.IntN(2) == 0 {
+				b.WriteString([]string{"\n", "\r\n"}[rng.IntN(2)])
+			}
+		}
+		inputs = append(inputs, b.String())
+	}
+	for i, in := range inputs {
+		for _, maxLine := range []int{16, 40, 64, 100, 1 << 20} {
+			want, wantC, wantPos := runChunked(t, strings.NewReader(in), maxLine)
+			got, c, pos := runMapped(t, []byte(in), maxLine)
+			if !slices.Equal(got, want) || c.Summary() != wantC.Summary() || !slices.Equal(pos, wantPos) {
+				t.Fatalf("input %d, max line %d: in place differs:\n%s\n%s vs\n%s\npositions %v\nwant %v\ninput %q",
+					i, maxLine, diffLines(got, want), c.Summary(), wantC.Summary(), pos, wantPos, in)
+			}
+		}
+	}
+}
+
 // FuzzChunking: for any input and any read sizes, chunked reading equals
 // whole decoding (output, counters, error positions), and nothing panics.
 func FuzzChunking(f *testing.F) {
@@ -113,6 +178,13 @@ func FuzzChunking(f *testing.F) {
 		got, c, pos := runChunked(t, &chunkReader{rand.New(rand.NewPCG(seed, 9)), string(data)}, 1<<20)
 		if !slices.Equal(got, want) || c.Summary() != wantC.Summary() || !slices.Equal(pos, wantPos) {
 			t.Fatalf("chunked reading differs:\n%s\n%s vs\n%s\npositions %v\nwant %v", diffLines(got, want), c.Summary(), wantC.Summary(), pos, wantPos)
+		}
+		// In place, with a line limit the input may cross.
+		maxLine := 8 + int(seed%200)
+		want, wantC, wantPos = runChunked(t, bytes.NewReader(data), maxLine)
+		got, c, pos = runMapped(t, data, maxLine)
+		if !slices.Equal(got, want) || c.Summary() != wantC.Summary() || !slices.Equal(pos, wantPos) {
+			t.Fatalf("in place, max line %d, differs:\n%s\n%s vs\n%s\npositions %v\nwant %v", maxLine, diffLines(got, want), c.Summary(), wantC.Summary(), pos, wantPos)
 		}
 	})
 }

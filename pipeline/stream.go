@@ -409,6 +409,53 @@ func (s *Stream) Flush() {
 // readChunk is the size of reads from an io.Reader.
 const readChunk = 1 << 20
 
+// ReadBytes is ReadFrom for an input held whole in memory, such as a
+// mapped file: it decodes data in place, in the chunks ReadFrom would
+// read, with the same line-length limit and the same counts, and copies
+// nothing. If done is not nil, it is called with n each time data[:n] is
+// no longer needed (the memory of a mapped file can then be given back).
+func (s *Stream) ReadBytes(data []byte, done func(n int)) {
+	maxLine := s.e.cfg.MaxLineBytes
+	size := min(readChunk, maxLine) // ReadFrom's buffer, which grows up to maxLine
+	pos := 0
+	for pos < len(data) {
+		if rest := len(data) - pos; rest < size || rest == size && size < maxLine {
+			s.Feed(data[pos:], true) // ReadFrom meets the end before its buffer is full
+			break
+		}
+		end := pos + size
+		consumed := 0
+		if nl := bytes.LastIndexByte(data[pos:end], '\n') + 1; nl > 0 {
+			consumed = s.Feed(data[pos:pos+nl], false)
+			s.Flush()
+		}
+		switch {
+		case consumed > 0:
+			pos += consumed
+			if done != nil {
+				done(pos)
+			}
+		case size < maxLine:
+			size = min(2*size, maxLine)
+		default:
+			// A full buffer and no complete line: too long, and
+			// skipped up to the next newline.
+			s.c.Lines++
+			s.c.LineTooLong++
+			pos = end
+			if data[end-1] != '\n' {
+				i := bytes.IndexByte(data[end:], '\n')
+				if i < 0 {
+					pos = len(data)
+					break
+				}
+				pos += i + 1
+			}
+		}
+	}
+	s.Flush()
+}
+
 // ReadFrom decodes all of r as one input (its last line may lack a newline)
 // and flushes after every chunk. Several calls on one Stream continue the
 // same stream (the watermark carries over) but decode each input separately,

@@ -160,7 +160,7 @@ func (a *aggregateCmd) Run(log *slog.Logger, std stdio) error {
 			readErr = err
 			break
 		}
-		_, err = stream.ReadFrom(f)
+		err = readFile(stream, f)
 		f.Close()
 		if err != nil {
 			readErr = fmt.Errorf("cannot read %s: %w", path, err)
