@@ -277,7 +277,7 @@ func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) i
 	r := &s.open[t][p]
 	f := &o.framing[t]
 	if r.buf == nil {
-		r.buf = o.bufs.Get()
+		r.buf = o.getBuf()
 		r.key, r.encoded, r.count = h, time.Now(), 0
 		r.buf.B = append(r.buf.B, f.Begin...)
 	}
@@ -290,7 +290,7 @@ func (s *KafkaSink) Window(archive int, key []byte, w *Window, drops []uint64) i
 	if len(r.buf.B) > o.maxRec && r.count > 0 {
 		// Over the cap: the record goes out without this window, which
 		// starts the next one.
-		next := o.bufs.Get()
+		next := o.getBuf()
 		next.B = append(append(next.B, f.Begin...), r.buf.B[mark:]...)
 		r.buf.B = r.buf.B[:mark]
 		s.produce(t, p, r)
@@ -347,6 +347,17 @@ func (s *KafkaSink) produce(t int, p int32, r *pendingRecord) {
 	}
 	o.holdMu.Unlock()
 	o.send(rec, buf, encoded)
+}
+
+// getBuf returns a record buffer that holds a whole record: grown by
+// appending, a new one would be copied eight times on its way to 64 KiB,
+// and a backlog drain needs new ones for every record in flight.
+func (o *KafkaOutput) getBuf() *bytebufferpool.ByteBuffer {
+	b := o.bufs.Get()
+	if c := o.maxRec + o.maxRec/8; cap(b.B) < c {
+		b.B = make([]byte, 0, c)
+	}
+	return b
 }
 
 // putBuf returns a record buffer to the pool of its size.

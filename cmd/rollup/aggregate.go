@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -33,7 +32,7 @@ type aggregateCmd struct {
 	SeriesTTL                 time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
 	MaxSeries                 int           `help:"Most live series; points of new series beyond it are counted and dropped (0: no limit)." default:"0" env:"ROLLUP_MAX_SERIES"`
 	MaxFieldsPerLine          int           `name:"max-fields-per-line" help:"A line with more fields is skipped and counted (rollup_lines_malformed_total{reason=\"too_many_fields\"}): one line must not create unbounded series." default:"1000" env:"ROLLUP_MAX_FIELDS_PER_LINE"`
-	CPUProfile                string        `name:"cpu-profile" help:"Write a CPU profile of the run to FILE, for go tool pprof." env:"ROLLUP_CPU_PROFILE" placeholder:"FILE"`
+	cpuProfile
 
 	Files []string `arg:"" optional:"" help:"Line-protocol files, read in order as one stream (stdin when none)." type:"existingfile"`
 }
@@ -121,17 +120,11 @@ func (a *aggregateCmd) Run(log *slog.Logger, std stdio) error {
 			return err
 		}
 	}
-	if a.CPUProfile != "" {
-		f, err := os.Create(a.CPUProfile)
-		if err != nil {
-			return fmt.Errorf("--cpu-profile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpu-profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := a.start()
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	// No bufio in between: every shard already hands over 256 KiB at a
 	// time, and a second buffer would copy every output byte once more.
 	eng, err := pipeline.New(cfg, std.out)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -527,5 +528,53 @@ func TestTopicFormatFlag(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "run", "--dry-run", "--topic", "a:xml")
 	if code == 0 || !strings.Contains(errOut, `--topic a:xml: unknown input format "xml" (valid: influx, opentsdb, opentsdb-keyed, carbon, metrictank, auto)`) {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// TestOutputCompression: --output-compression picks the codec of the
+// output record batches, and the rollups read back the same with each.
+func TestOutputCompression(t *testing.T) {
+	for codec, attr := range map[string]int8{"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4} {
+		addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "out"))
+		_, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--output-topic", "out", "--output-format", "jsonl",
+			"--output-compression", codec, "--archive", "1m:sum", "--lateness", "0s", "--idle-timeout", "1s",
+			"--fetch-max-wait", "100ms", "--metrics-listen", "", "--metadata-interval", "200ms")
+		// Enough rollups that every codec makes them smaller (franz-go
+		// sends a batch that does not shrink uncompressed).
+		var in bytes.Buffer
+		for h := range 200 {
+			fmt.Fprintf(&in, "cpu,host=h%d idle=2 1700000000000000000\n", h)
+		}
+		produce(t, addrs, "in", &kgo.Record{Value: in.Bytes()})
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("out"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		var got []*kgo.Record
+		var all strings.Builder
+		for strings.Count(all.String(), "\n") < 200 && ctx.Err() == nil {
+			for _, r := range cl.PollFetches(ctx).Records() {
+				got = append(got, r)
+				all.Write(r.Value)
+			}
+		}
+		cancel()
+		cl.Close()
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		want := `{"metric":"cpu_idle","tags":{"host":"h7"},"step":"1m","start":1699999980,"aggregator":"sum","value":2}` + "\n"
+		ok := strings.Contains(all.String(), want) && strings.Count(all.String(), "\n") == 200
+		for _, r := range got {
+			ok = ok && r.Attrs.CompressionType() == uint8(attr)
+		}
+		if !ok {
+			for _, r := range got {
+				t.Logf("record of %d bytes, compression %d", len(r.Value), r.Attrs.CompressionType())
+			}
+			t.Fatalf("%s: want 200 rollups in records with compression %d", codec, attr)
+		}
 	}
 }
