@@ -61,10 +61,11 @@ type Config struct {
 	MaxSeries int
 	// BatchPoints is the number of points per batch sent to a shard.
 	// Default 8192/Shards within 256..4096 (4096 up to 2 shards): every
-	// stream holds up to batchesInFlight batches per shard at about 84
-	// bytes a point, so batch memory grows with streams x shards; with a
-	// parser per core and a shard per core, a fixed 4096 would hold
-	// 1.4 GB of batches on 32 cores, this 88 MB.
+	// stream holds up to batchesInFlight batches per shard at about 50
+	// bytes a point (line protocol, whose fields share their line's key
+	// prefix) to 90 (a value a line), so batch memory grows with streams
+	// x shards; with a parser per core and a shard per core, a fixed 4096
+	// would hold 1.5 GB of batches on 32 cores, this 94 MB.
 	BatchPoints int
 	// MaxLineBytes bounds how much of an unterminated line is carried
 	// between chunks, and the size of a Kafka record. Default 16 MiB.
