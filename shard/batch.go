@@ -25,13 +25,6 @@ type Batch struct {
 	prefixOff, prefixLen uint32
 }
 
-// Add appends a point whose key is key.
-func (b *Batch) Add(key []byte, t int64, v float64) {
-	off := uint32(len(b.keys))
-	b.keys = append(b.keys, key...)
-	b.Points = append(b.Points, Point{Time: t, Value: v, prefixOff: off, prefixLen: uint32(len(key)), suffixOff: off + uint32(len(key))})
-}
-
 // AddLine appends a point whose key is prefix+suffix, where prefix is the
 // same for every point of the caller's line number line (not 0): it is
 // copied once per line, and each point copies only its suffix.

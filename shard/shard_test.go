@@ -408,13 +408,13 @@ func TestBatchSharesLinePrefix(t *testing.T) {
 	}
 	points := []point{
 		{1, "host\x00a\x00\x01cpu_", "user"}, {1, "host\x00a\x00\x01cpu_", "system"},
-		{0, "host\x00b\x00\x01mem", ""}, // Add: a whole key
+		{0, "host\x00b\x00\x01mem", ""}, // a whole key, as a line of its own
 		{2, "host\x00b\x00\x01cpu_", "user"}, {2, "host\x00b\x00\x01cpu_", ""},
 		{3, "host\x00a\x00\x01cpu_", "user"},
 	}
 	for i, p := range points {
 		if p.line == 0 {
-			b.Add([]byte(p.prefix+p.suffix), int64(i), float64(i))
+			b.AddLine(uint64(100+i), []byte(p.prefix+p.suffix), nil, int64(i), float64(i))
 		} else {
 			b.AddLine(p.line, []byte(p.prefix), []byte(p.suffix), int64(i), float64(i))
 		}

@@ -95,21 +95,7 @@ func (t *Table) Lookup(hash uint64, key []byte) (uint32, bool) {
 // with a key stored next to the previous one instead of a probe at a random
 // slot (a cache miss once the table outgrows the CPU cache). On a miss, call
 // Lookup. Correctness rests on the key comparison alone.
-func (t *Table) Guess(key []byte) (uint32, bool) {
-	if !t.hasPrev {
-		return 0, false
-	}
-	n := t.succ.Get(t.prev)
-	if n == nil || *n == 0 {
-		return 0, false
-	}
-	guess := *n - 1
-	if !bytes.Equal(t.Key(guess), key) {
-		return 0, false
-	}
-	t.prev = guess
-	return guess, true
-}
+func (t *Table) Guess(key []byte) (uint32, bool) { return t.GuessParts(key, nil) }
 
 // GuessParts is Guess for the key prefix+suffix, given in its two parts.
 func (t *Table) GuessParts(prefix, suffix []byte) (uint32, bool) {
