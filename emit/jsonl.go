@@ -50,13 +50,7 @@ func (jsonlEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint
 			dst = append(dst, dst[series:seriesEnd]...)
 		}
 		dst = appendJSONLAggregator(dst, v.Aggregator)
-		if from, to, ok := written.find(v.Value); ok {
-			dst = append(dst, dst[from:to]...)
-		} else {
-			from = len(dst)
-			dst = appendJSONFloat(dst, v.Value)
-			written.add(v.Value, from, len(dst))
-		}
+		dst = written.append(dst, v.Value, appendJSONFloat)
 		dst = append(dst, "}\n"...)
 		dst = append(dst, sep...)
 		n++

@@ -85,24 +85,23 @@ type writtenValues struct {
 	}
 }
 
-// find returns where v was written, if it was.
-func (w *writtenValues) find(v float64) (from, to int, ok bool) {
+// append appends v as format writes it, copying the bytes written for an
+// earlier value with the same bits if there is one. dst must be the
+// buffer the earlier values were written to.
+func (w *writtenValues) append(dst []byte, v float64, format func([]byte, float64) []byte) []byte {
 	bits := math.Float64bits(v)
 	for _, d := range w.vals[:w.n] {
 		if d.bits == bits {
-			return d.from, d.to, true
+			return append(dst, dst[d.from:d.to]...)
 		}
 	}
-	return 0, 0, false
-}
-
-// add records that v was written at dst[from:to]; past eight values it
-// forgets (windows rarely have more aggregators).
-func (w *writtenValues) add(v float64, from, to int) {
-	if w.n < len(w.vals) {
-		w.vals[w.n].bits, w.vals[w.n].from, w.vals[w.n].to = math.Float64bits(v), from, to
+	from := len(dst)
+	dst = format(dst, v)
+	if w.n < len(w.vals) { // past eight values it forgets: windows rarely have more
+		w.vals[w.n].bits, w.vals[w.n].from, w.vals[w.n].to = bits, from, len(dst)
 		w.n++
 	}
+	return dst
 }
 
 // isFinite reports whether v is neither NaN nor +-Inf. v-v is 0 for every

@@ -79,13 +79,7 @@ func (e opentsdbEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops [
 			// Copy the head written for the first value.
 			dst = append(dst, dst[head:headEnd]...)
 		}
-		if from, to, ok := written.find(v.Value); ok {
-			dst = append(dst, dst[from:to]...)
-		} else {
-			from = len(dst)
-			dst = appendOpenTSDBValue(dst, v.Value)
-			written.add(v.Value, from, len(dst))
-		}
+		dst = written.append(dst, v.Value, appendOpenTSDBValue)
 		dst = append(dst, tail...)
 		dst = appendOpenTSDBEnd(dst, v.Aggregator)
 		dst = append(dst, sep...)
