@@ -45,9 +45,9 @@
 // What is worth keeping from one window to the next is kept in the Window
 // itself, which its owner reuses for the windows of one shard: the digits
 // of its start, and the bytes an encoder wrote after the metric (tags,
-// step, start), which the next window of the same tags copies. So a
-// Window belongs to one goroutine, and the bytes it was given must not
-// change while it is in use.
+// step, start), which the next window of the same tags copies (both are
+// copies, not slices of what the window was given). So a Window belongs to
+// one goroutine.
 // An ArrayWriter holds one counter and belongs to one goroutine, and so does
 // a KafkaSink; a KafkaOutput is safe for concurrent use.
 package emit
