@@ -444,12 +444,11 @@ func (s *Stream) ReadBytes(data []byte, done func(n int)) {
 			s.c.LineTooLong++
 			pos = end
 			if data[end-1] != '\n' {
-				i := bytes.IndexByte(data[end:], '\n')
-				if i < 0 {
-					pos = len(data)
-					break
+				if i := bytes.IndexByte(data[end:], '\n'); i >= 0 {
+					pos += i + 1
+				} else {
+					pos = len(data) // skipped to the end
 				}
-				pos += i + 1
 			}
 		}
 	}

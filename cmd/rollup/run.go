@@ -609,7 +609,6 @@ func crashHook(log *slog.Logger) func(string) {
 	}
 }
 
-// txnOpts are the producer options of exactly-once delivery.
 // compressionCodec is the franz-go codec of an --output-compression name.
 func compressionCodec(name string) kgo.CompressionCodec {
 	switch name {
@@ -625,6 +624,7 @@ func compressionCodec(name string) kgo.CompressionCodec {
 	return kgo.SnappyCompression()
 }
 
+// txnOpts are the producer options of exactly-once delivery.
 func txnOpts(rc *runConfig) []kgo.Opt {
 	if !rc.exactlyOnce {
 		return nil
