@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 	"time"
@@ -38,38 +39,21 @@ func (e influxEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
 func (influxEncoder) Framing() Framing { return Framing{} }
 
 func (e influxEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
-	w.Split()
-	if reason := e.checkSeries(w); reason != DropNone {
-		drops[reason] += uint64(len(w.Values))
+	metric, tags, ok := e.windowSeries(w)
+	if !ok || len(metric) == 0 || metric[0] == '#' || metric[len(metric)-1] == '\\' ||
+		w.Start > math.MaxInt64/int64(time.Second) || w.Start < math.MinInt64/int64(time.Second) {
+		drops[DropInfluxBadName] += uint64(len(w.Values))
 		return dst, 0
 	}
 	mark := len(dst)
-	// Names are checked while they are escaped: one pass over each.
-	dst, ok := appendInfluxName(dst, w.Metric, &influxMeasurementClass)
-	stepDone := false
-	for _, t := range w.Tags {
-		if !ok {
-			break
-		}
-		if !stepDone && string(t.Key) > e.stepTag {
-			dst = e.appendStep(dst, w.Step)
-			stepDone = true
-		}
-		dst = append(dst, ',')
-		dst, ok = appendInfluxName(dst, t.Key, &influxTagClass)
-		if ok {
-			dst = append(dst, '=')
-			dst, ok = appendInfluxName(dst, t.Value, &influxTagClass)
-		}
-	}
-	if !ok {
+	// The metric is checked while it is escaped: one pass over it.
+	if dst, ok = appendInfluxName(dst, metric, &influxMeasurementClass); !ok {
 		drops[DropInfluxBadName] += uint64(len(w.Values))
 		return dst[:mark], 0
 	}
-	if !stepDone {
-		dst = e.appendStep(dst, w.Step)
-	}
+	dst = append(dst, tags...)
 	n := 0
+	var written writtenValues
 	for _, v := range w.Values {
 		if !isFinite(v.Value) {
 			drops[DropNonFinite]++
@@ -86,7 +70,7 @@ func (e influxEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []u
 			dst = strconv.AppendInt(dst, int64(v.Value), 10)
 			dst = append(dst, 'i')
 		} else {
-			dst = strconv.AppendFloat(dst, v.Value, 'g', -1, 64)
+			dst = written.append(dst, v.Value, appendInfluxFloat)
 		}
 		n++
 	}
@@ -94,9 +78,80 @@ func (e influxEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []u
 		return dst[:mark], 0
 	}
 	dst = append(dst, ' ')
-	dst = strconv.AppendInt(dst, w.Start*int64(time.Second), 10)
+	if w.Start != 0 {
+		dst = append(dst, w.StartText()...) // in seconds: nanoseconds are nine zeros more
+		dst = append(dst, "000000000"...)
+	} else {
+		dst = append(dst, '0')
+	}
 	dst = append(dst, '\n')
 	return append(dst, sep...), n
+}
+
+func appendInfluxFloat(dst []byte, v float64) []byte {
+	return strconv.AppendFloat(dst, v, 'g', -1, 64)
+}
+
+// windowSeries returns the window's metric, its tags as written after
+// the metric (the step tag among them, in key order) and whether a reader
+// would take them. The tags come from the window's tail cache when the
+// previous window had the same tags and step, as the fields of one line
+// do; only the metric is checked and escaped again.
+func (e influxEncoder) windowSeries(w *Window) (metric, tags []byte, ok bool) {
+	t := &w.tail
+	var tagsKey []byte
+	keyed := false
+	if w.Key != nil && !w.split {
+		if m := bytes.LastIndexByte(w.Key, 0x01); m >= 0 {
+			keyed, metric, tagsKey = true, w.Key[m+1:], w.Key[:m]
+			if t.matches(tailInflux, tagsKey, w.Step, 0) {
+				return metric, t.bytes, t.reason == DropNone
+			}
+		}
+	}
+	w.Split()
+	t.bytes, ok = e.appendTags(t.bytes[:0], w.Tags, w.Step)
+	t.reason = DropNone
+	if !ok {
+		t.reason = DropInfluxBadName
+	}
+	if keyed {
+		t.setKey(tailInflux, tagsKey, w.Step, 0)
+	} else {
+		t.format = 0
+	}
+	return w.Metric, t.bytes, ok
+}
+
+// appendTags writes ",key=value" for every tag and the step tag in key
+// order, escaped, and reports false for tags a line-protocol reader would
+// reject or misread: an empty key or value, a control byte, invalid
+// UTF-8, a trailing backslash, or a tag named like the step tag.
+func (e influxEncoder) appendTags(dst []byte, tags []Tag, step string) ([]byte, bool) {
+	stepDone := false
+	for _, t := range tags {
+		if len(t.Key) == 0 || len(t.Value) == 0 || t.Key[len(t.Key)-1] == '\\' || t.Value[len(t.Value)-1] == '\\' ||
+			string(t.Key) == e.stepTag {
+			return dst, false
+		}
+		if !stepDone && string(t.Key) > e.stepTag {
+			dst = e.appendStep(dst, step)
+			stepDone = true
+		}
+		dst = append(dst, ',')
+		var ok bool
+		if dst, ok = appendInfluxName(dst, t.Key, &influxTagClass); !ok {
+			return dst, false
+		}
+		dst = append(dst, '=')
+		if dst, ok = appendInfluxName(dst, t.Value, &influxTagClass); !ok {
+			return dst, false
+		}
+	}
+	if !stepDone {
+		dst = e.appendStep(dst, step)
+	}
+	return dst, true
 }
 
 func (e influxEncoder) appendStep(dst []byte, step string) []byte {
@@ -104,24 +159,6 @@ func (e influxEncoder) appendStep(dst []byte, step string) []byte {
 	dst = append(dst, e.stepTag...)
 	dst = append(dst, '=')
 	return append(dst, step...) // a duration: nothing to escape
-}
-
-// checkSeries drops what a line-protocol reader would reject or misread,
-// beyond the bytes appendInfluxName checks.
-func (e influxEncoder) checkSeries(w *Window) DropReason {
-	if len(w.Metric) == 0 || w.Metric[0] == '#' || w.Metric[len(w.Metric)-1] == '\\' {
-		return DropInfluxBadName
-	}
-	for _, t := range w.Tags {
-		if len(t.Key) == 0 || len(t.Value) == 0 || t.Key[len(t.Key)-1] == '\\' || t.Value[len(t.Value)-1] == '\\' ||
-			string(t.Key) == e.stepTag {
-			return DropInfluxBadName
-		}
-	}
-	if w.Start > math.MaxInt64/int64(time.Second) || w.Start < math.MinInt64/int64(time.Second) {
-		return DropInfluxBadName
-	}
-	return DropNone
 }
 
 // influxNameOK reports whether s has no control byte, does not end in a

@@ -72,7 +72,8 @@ type seriesTail struct {
 	start  int64 // 0 for an encoder whose tail has no start
 	bytes  []byte
 
-	// The opentsdb encoder's checks of the tags.
+	// The encoder's verdict on the tags, and their number (opentsdb
+	// checks it against its option).
 	ntags  int
 	reason DropReason
 }
@@ -81,6 +82,7 @@ type seriesTail struct {
 const (
 	tailJSONL = 1 + iota
 	tailOpenTSDB
+	tailInflux
 )
 
 func (t *seriesTail) matches(format uint8, tags []byte, step string, start int64) bool {
