@@ -69,7 +69,7 @@ var sizes = []struct {
 // the Kafka output would (each rollup series announced once, then 28-byte
 // points in MetricPointArray records) and drops the records.
 func BenchmarkParseAggregate(b *testing.B) {
-	for _, out := range []string{"none", "jsonl", "opentsdb", "metrictank", "influx"} {
+	for _, out := range []string{"none", "jsonl", "opentsdb", "metrictank", "influx", "carbon"} {
 		for _, sz := range sizes {
 			for _, procs := range []int{1, 2} {
 				b.Run(fmt.Sprintf("output=%s/series=%s/procs=%d", out, sz.name, procs), func(b *testing.B) {

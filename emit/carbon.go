@@ -1,7 +1,7 @@
 package emit
 
 import (
-	"strconv"
+	"bytes"
 )
 
 // carbonEncoder writes Graphite carbon plaintext, one line per rollup:
@@ -28,32 +28,29 @@ func (e carbonEncoder) Append(dst []byte, r *Rollup) ([]byte, DropReason) {
 func (carbonEncoder) Framing() Framing { return Framing{} }
 
 func (e carbonEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []uint64) ([]byte, int) {
-	w.Split()
-	if !e.seriesOK(w) {
+	metric, tags, ok := carbonSeries(w)
+	// A leading '.' is dropped by the reader: the name would change.
+	if !ok || !carbonNameOK(metric, ";") || metric[0] == '.' || w.Start < 0 || w.Start >= 1<<32 {
 		drops[DropCarbonBadName] += uint64(len(w.Values))
 		return dst, 0
 	}
 	n := 0
+	var written writtenValues
 	for _, v := range w.Values {
 		if !isFinite(v.Value) {
 			drops[DropNonFinite]++
 			continue
 		}
-		dst = append(dst, w.Metric...)
+		dst = append(dst, metric...)
 		dst = append(dst, '.')
 		dst = append(dst, v.Aggregator...)
 		if e.step {
 			dst = append(dst, '.')
 			dst = append(dst, w.Step...)
 		}
-		for _, t := range w.Tags {
-			dst = append(dst, ';')
-			dst = append(dst, t.Key...)
-			dst = append(dst, '=')
-			dst = append(dst, t.Value...)
-		}
+		dst = append(dst, tags...)
 		dst = append(dst, ' ')
-		dst = strconv.AppendFloat(dst, v.Value, 'g', -1, 64)
+		dst = written.append(dst, v.Value, appendFloatG)
 		dst = append(dst, ' ')
 		dst = append(dst, w.StartText()...)
 		dst = append(dst, '\n')
@@ -61,6 +58,41 @@ func (e carbonEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []u
 		n++
 	}
 	return dst, n
+}
+
+// carbonSeries returns the window's metric, its tags in Graphite's tagged
+// form (";key=value" each) and whether metrictank would take them. The
+// tags come from the window's tail cache when the previous window had the
+// same ones, as the fields of one line do.
+func carbonSeries(w *Window) (metric, tags []byte, ok bool) {
+	t := &w.tail
+	var tagsKey []byte
+	keyed := false
+	if w.Key != nil && !w.split {
+		if m := bytes.LastIndexByte(w.Key, 0x01); m >= 0 {
+			keyed, metric, tagsKey = true, w.Key[m+1:], w.Key[:m]
+			if t.matches(tailCarbon, tagsKey, "", 0) {
+				return metric, t.bytes, t.reason == DropNone
+			}
+		}
+	}
+	w.Split()
+	t.bytes, t.reason = t.bytes[:0], DropNone
+	for _, tg := range w.Tags {
+		if !carbonNameOK(tg.Key, ";=") || !carbonNameOK(tg.Value, ";") {
+			t.reason = DropCarbonBadName
+		}
+		t.bytes = append(t.bytes, ';')
+		t.bytes = append(t.bytes, tg.Key...)
+		t.bytes = append(t.bytes, '=')
+		t.bytes = append(t.bytes, tg.Value...)
+	}
+	if keyed {
+		t.setKey(tailCarbon, tagsKey, "", 0)
+	} else {
+		t.format = 0
+	}
+	return w.Metric, t.bytes, t.reason == DropNone
 }
 
 // carbonBad marks the bytes no carbon name may hold: whitespace, NUL and
@@ -87,19 +119,6 @@ func carbonNameOK(s []byte, also string) bool {
 			if c == also[i] {
 				return false
 			}
-		}
-	}
-	return true
-}
-
-func (e carbonEncoder) seriesOK(w *Window) bool {
-	// A leading '.' is dropped by the reader: the name would change.
-	if !carbonNameOK(w.Metric, ";") || w.Metric[0] == '.' || w.Start < 0 || w.Start >= 1<<32 {
-		return false
-	}
-	for _, t := range w.Tags {
-		if !carbonNameOK(t.Key, ";=") || !carbonNameOK(t.Value, ";") {
-			return false
 		}
 	}
 	return true

@@ -70,7 +70,7 @@ func (e influxEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []u
 			dst = strconv.AppendInt(dst, int64(v.Value), 10)
 			dst = append(dst, 'i')
 		} else {
-			dst = written.append(dst, v.Value, appendInfluxFloat)
+			dst = written.append(dst, v.Value, appendFloatG)
 		}
 		n++
 	}
@@ -86,10 +86,6 @@ func (e influxEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []u
 	}
 	dst = append(dst, '\n')
 	return append(dst, sep...), n
-}
-
-func appendInfluxFloat(dst []byte, v float64) []byte {
-	return strconv.AppendFloat(dst, v, 'g', -1, 64)
 }
 
 // windowSeries returns the window's metric, its tags as written after

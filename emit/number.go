@@ -71,6 +71,12 @@ func appendOpenTSDBValue(dst []byte, v float64) []byte {
 	return appendJSONFloat(dst, v)
 }
 
+// appendFloatG appends v in its shortest exact 'g' form, as line protocol
+// and carbon readers take it.
+func appendFloatG(dst []byte, v float64) []byte {
+	return strconv.AppendFloat(dst, v, 'g', -1, 64)
+}
+
 // writtenValues remembers where the values of one window were written, so
 // that an encoder copies a repeated value instead of formatting it again:
 // an aggregator's value often repeats another's (min or max is first or

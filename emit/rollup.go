@@ -83,6 +83,7 @@ const (
 	tailJSONL = 1 + iota
 	tailOpenTSDB
 	tailInflux
+	tailCarbon
 )
 
 func (t *seriesTail) matches(format uint8, tags []byte, step string, start int64) bool {
