@@ -64,7 +64,9 @@ type Window struct {
 // from. A shard emits its series in table order, where the fields of one
 // line, which share their tags, sit side by side: consecutive windows
 // mostly share the tail, and the encoder copies it instead of writing it
-// again.
+// again. The key is the encoder's kind, not its options: the archives of
+// one output share one set of options (the influx step tag, the opentsdb
+// tag limit, which is checked again anyway).
 type seriesTail struct {
 	format uint8 // the encoder that wrote it (tailJSONL...), 0 for none
 	tags   []byte
