@@ -1,9 +1,5 @@
 package emit
 
-import (
-	"bytes"
-)
-
 // carbonEncoder writes Graphite carbon plaintext, one line per rollup:
 //
 //	cpu_usage_idle.sum.1m;host=h1 512.5 1700000040\n
@@ -65,34 +61,21 @@ func (e carbonEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []u
 // tags come from the window's tail cache when the previous window had the
 // same ones, as the fields of one line do.
 func carbonSeries(w *Window) (metric, tags []byte, ok bool) {
-	t := &w.tail
-	var tagsKey []byte
-	keyed := false
-	if w.Key != nil && !w.split {
-		if m := bytes.LastIndexByte(w.Key, 0x01); m >= 0 {
-			keyed, metric, tagsKey = true, w.Key[m+1:], w.Key[:m]
-			if t.matches(tailCarbon, tagsKey, "", 0) {
-				return metric, t.bytes, t.reason == DropNone
+	metric, t, hit := w.tailFor(tailCarbon, 0)
+	if !hit {
+		w.Split()
+		metric = w.Metric
+		for _, tg := range w.Tags {
+			if !carbonNameOK(tg.Key, ";=") || !carbonNameOK(tg.Value, ";") {
+				t.reason = DropCarbonBadName
 			}
+			t.bytes = append(t.bytes, ';')
+			t.bytes = append(t.bytes, tg.Key...)
+			t.bytes = append(t.bytes, '=')
+			t.bytes = append(t.bytes, tg.Value...)
 		}
 	}
-	w.Split()
-	t.bytes, t.reason = t.bytes[:0], DropNone
-	for _, tg := range w.Tags {
-		if !carbonNameOK(tg.Key, ";=") || !carbonNameOK(tg.Value, ";") {
-			t.reason = DropCarbonBadName
-		}
-		t.bytes = append(t.bytes, ';')
-		t.bytes = append(t.bytes, tg.Key...)
-		t.bytes = append(t.bytes, '=')
-		t.bytes = append(t.bytes, tg.Value...)
-	}
-	if keyed {
-		t.setKey(tailCarbon, tagsKey, "", 0)
-	} else {
-		t.format = 0
-	}
-	return w.Metric, t.bytes, t.reason == DropNone
+	return metric, t.bytes, t.reason == DropNone
 }
 
 // carbonBad marks the bytes no carbon name may hold: whitespace, NUL and

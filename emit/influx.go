@@ -1,7 +1,6 @@
 package emit
 
 import (
-	"bytes"
 	"math"
 	"strconv"
 	"time"
@@ -94,29 +93,15 @@ func (e influxEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops []u
 // previous window had the same tags and step, as the fields of one line
 // do; only the metric is checked and escaped again.
 func (e influxEncoder) windowSeries(w *Window) (metric, tags []byte, ok bool) {
-	t := &w.tail
-	var tagsKey []byte
-	keyed := false
-	if w.Key != nil && !w.split {
-		if m := bytes.LastIndexByte(w.Key, 0x01); m >= 0 {
-			keyed, metric, tagsKey = true, w.Key[m+1:], w.Key[:m]
-			if t.matches(tailInflux, tagsKey, w.Step, 0) {
-				return metric, t.bytes, t.reason == DropNone
-			}
+	metric, t, hit := w.tailFor(tailInflux, 0)
+	if !hit {
+		w.Split()
+		metric = w.Metric
+		if t.bytes, ok = e.appendTags(t.bytes, w.Tags, w.Step); !ok {
+			t.reason = DropInfluxBadName
 		}
 	}
-	w.Split()
-	t.bytes, ok = e.appendTags(t.bytes[:0], w.Tags, w.Step)
-	t.reason = DropNone
-	if !ok {
-		t.reason = DropInfluxBadName
-	}
-	if keyed {
-		t.setKey(tailInflux, tagsKey, w.Step, 0)
-	} else {
-		t.format = 0
-	}
-	return w.Metric, t.bytes, ok
+	return metric, t.bytes, t.reason == DropNone
 }
 
 // appendTags writes ",key=value" for every tag and the step tag in key

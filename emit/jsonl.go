@@ -84,16 +84,17 @@ func appendJSONLSeries(dst, metric []byte, tags []Tag, step string, start int64)
 // the metric is copied from the window's tail cache when the previous
 // window had the same tags, step and start, as the fields of one line do.
 func appendJSONLSeriesKey(dst []byte, w *Window) []byte {
-	key := w.Key
-	m := bytes.LastIndexByte(key, 0x01) // -1, for a key that is not canonical, makes it all metric
-	dst = append(dst, `{"metric":`...)
-	dst = appendJSONString(dst, key[m+1:])
+	metric, t, hit := w.tailFor(tailJSONL, w.Start)
 	var tags []byte
-	if m > 0 {
-		tags = key[:m]
+	if metric == nil {
+		metric = w.Key // not canonical: all of it is the metric, and no tags
+	} else {
+		tags = w.Key[:len(w.Key)-len(metric)-1]
 	}
-	if w.tail.matches(tailJSONL, tags, w.Step, w.Start) {
-		return append(dst, w.tail.bytes...)
+	dst = append(dst, `{"metric":`...)
+	dst = appendJSONString(dst, metric)
+	if hit {
+		return append(dst, t.bytes...)
 	}
 	from := len(dst)
 	dst = append(dst, `,"tags":{`...)
@@ -103,7 +104,7 @@ func appendJSONLSeriesKey(dst []byte, w *Window) []byte {
 	dst = append(dst, `,"start":`...)
 	dst = append(dst, w.StartText()...)
 	dst = append(dst, `,"aggregator":`...)
-	w.tail.set(tailJSONL, tags, w.Step, w.Start, dst[from:])
+	t.bytes = append(t.bytes, dst[from:]...)
 	return dst
 }
 

@@ -1,7 +1,6 @@
 package emit
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"unicode"
@@ -94,26 +93,14 @@ func (e opentsdbEncoder) AppendWindow(dst []byte, w *Window, sep []byte, drops [
 // cache when the previous window had the same tags and step, as the
 // fields of one line do; only the metric is checked again.
 func (e opentsdbEncoder) windowSeries(w *Window) (metric, tail []byte, series DropReason) {
-	t := &w.tail
-	var tagsKey []byte
-	keyed := false
-	if w.Key != nil && !w.split {
-		if m := bytes.LastIndexByte(w.Key, 0x01); m >= 0 {
-			keyed, metric, tagsKey = true, w.Key[m+1:], w.Key[:m]
-			if t.matches(tailOpenTSDB, tagsKey, w.Step, 0) {
-				return metric, t.bytes, e.verdict(metric, t.ntags, t.reason)
-			}
-		}
+	metric, t, hit := w.tailFor(tailOpenTSDB, 0)
+	if !hit {
+		w.Split()
+		metric = w.Metric
+		t.bytes = appendOpenTSDBTail(t.bytes, w.Tags, w.Step)
+		t.ntags, t.reason = len(w.Tags), checkTagNames(w.Tags)
 	}
-	w.Split()
-	t.bytes = appendOpenTSDBTail(t.bytes[:0], w.Tags, w.Step)
-	t.ntags, t.reason = len(w.Tags), checkTagNames(w.Tags)
-	if keyed {
-		t.setKey(tailOpenTSDB, tagsKey, w.Step, 0)
-	} else {
-		t.format = 0
-	}
-	return w.Metric, t.bytes, e.verdict(w.Metric, t.ntags, t.reason)
+	return metric, t.bytes, e.verdict(metric, t.ntags, t.reason)
 }
 
 // checkSeries returns why OpenTSDB would reject any rollup of this series,

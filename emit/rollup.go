@@ -88,20 +88,30 @@ const (
 	tailCarbon
 )
 
-func (t *seriesTail) matches(format uint8, tags []byte, step string, start int64) bool {
-	return t.format == format && t.start == start && t.step == step && bytes.Equal(t.tags, tags)
-}
-
-// set records b as the tail of format for tags, step and start.
-func (t *seriesTail) set(format uint8, tags []byte, step string, start int64, b []byte) {
-	t.bytes = append(t.bytes[:0], b...)
-	t.setKey(format, tags, step, start)
-}
-
-// setKey records what t.bytes, written in place, were made from.
-func (t *seriesTail) setKey(format uint8, tags []byte, step string, start int64) {
-	t.format, t.step, t.start = format, step, start
-	t.tags = append(t.tags[:0], tags...)
+// tailFor looks up the window's tail cache for an encoder (format), keyed
+// by the window's tags, step and start (0 for an encoder whose tail has no
+// start). metric is the metric of a window given by a canonical key, nil
+// for one built from its metric and tags. On a hit the cache holds the
+// encoder's tail and verdict for this window. On a miss it is emptied and
+// keyed for this window (left unkeyed for a window without a canonical
+// key), for the encoder to fill in.
+func (w *Window) tailFor(format uint8, start int64) (metric []byte, t *seriesTail, hit bool) {
+	t = &w.tail
+	var tags []byte
+	if w.Key != nil && !w.split {
+		if m := bytes.LastIndexByte(w.Key, 0x01); m >= 0 {
+			metric, tags = w.Key[m+1:], w.Key[:m]
+			if t.format == format && t.start == start && t.step == w.Step && bytes.Equal(t.tags, tags) {
+				return metric, t, true
+			}
+		}
+	}
+	t.bytes, t.ntags, t.reason, t.format = t.bytes[:0], 0, DropNone, 0
+	if metric != nil {
+		t.format, t.step, t.start = format, w.Step, start
+		t.tags = append(t.tags[:0], tags...)
+	}
+	return metric, t, false
 }
 
 // SetKey makes key, a canonical key, the window's series; Split splits it

@@ -152,3 +152,29 @@ func TestWindowFromKeyMatchesParts(t *testing.T) {
 		}
 	}
 }
+
+// TestTailCacheAcrossEncoders: archives of one shard may have different
+// formats (`--archive 1h:max:format=influx`), so one Window meets several
+// encoders in turn; each must write what it writes into a fresh Window,
+// never another encoder's cached tail.
+func TestTailCacheAcrossEncoders(t *testing.T) {
+	key := shard.AppendKey(nil, []byte("cpu_idle"), []shard.Tag{{Key: []byte("host"), Value: []byte("h1")}, {Key: []byte("dc"), Value: []byte("x")}})
+	values := []AggValue{{"sum", 12.5}, {"count", 3}, {"max", 7}}
+	var shared Window
+	for round := range 3 {
+		for _, format := range OutputFormatNames(false) {
+			enc := mustEncoder(t, format, Options{})
+			var fresh Window
+			for _, w := range []*Window{&shared, &fresh} {
+				w.SetKey(key)
+				w.Step, w.StepSeconds, w.Start, w.Values = "1m", 60, 1700000040, values
+			}
+			var d1, d2 [numDropReasons]uint64
+			got, _ := enc.AppendWindow(nil, &shared, []byte("\n"), d1[:])
+			want, _ := enc.AppendWindow(nil, &fresh, []byte("\n"), d2[:])
+			if !bytes.Equal(got, want) || d1 != d2 {
+				t.Fatalf("round %d, %s after another encoder:\n%s\nwant\n%s", round, format, got, want)
+			}
+		}
+	}
+}
