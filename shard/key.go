@@ -31,8 +31,7 @@ type Tag struct{ Key, Value []byte }
 //	b.Begin()
 //	b.AddTag(k, v) ...
 //	b.SetMetricPrefix(measurement, "_")
-//	key := b.Suffix(fieldName) // once per field, or, without building it:
-//	prefix, route := b.Prefix(), b.Route(fieldName)
+//	prefix, route := b.Prefix(), b.Route(fieldName) // once per field: the key is prefix+fieldName
 type KeyBuilder struct {
 	buf       []byte
 	tagsLen   int // bytes of the tag part
@@ -68,13 +67,6 @@ func (b *KeyBuilder) SetMetricPrefix(parts ...[]byte) {
 		b.buf = append(b.buf, p...)
 	}
 	b.prefixLen = len(b.buf)
-}
-
-// Suffix completes the key with suffix and returns it without hashing it.
-// The key is VALID ONLY UNTIL THE NEXT CALL to any KeyBuilder method.
-func (b *KeyBuilder) Suffix(suffix []byte) []byte {
-	b.buf = append(b.buf[:b.prefixLen], suffix...)
-	return b.buf
 }
 
 // Prefix returns the key without its suffix: the tags and the metric

@@ -88,16 +88,14 @@ func (t *Table) Lookup(hash uint64, key []byte) (uint32, bool) {
 	}
 }
 
-// Guess tries to find key without hashing it or probing the table: it
-// compares key with the series that came right after the previously found
-// one the last time. Metric sources report their series in the same order
-// every interval, so the guess is usually right, and it costs one comparison
-// with a key stored next to the previous one instead of a probe at a random
-// slot (a cache miss once the table outgrows the CPU cache). On a miss, call
-// Lookup. Correctness rests on the key comparison alone.
-func (t *Table) Guess(key []byte) (uint32, bool) { return t.GuessParts(key, nil) }
-
-// GuessParts is Guess for the key prefix+suffix, given in its two parts.
+// GuessParts tries to find the key prefix+suffix (given in two parts, as
+// a batch holds it) without hashing it or probing the table: it compares
+// it with the series that came right after the previously found one the
+// last time. Metric sources report their series in the same order every
+// interval, so the guess is usually right, and it costs one comparison
+// with a key stored next to the previous one instead of a probe at a
+// random slot (a cache miss once the table outgrows the CPU cache). On a
+// miss, call Lookup. Correctness rests on the key comparison alone.
 func (t *Table) GuessParts(prefix, suffix []byte) (uint32, bool) {
 	if !t.hasPrev {
 		return 0, false
