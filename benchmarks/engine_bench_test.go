@@ -6,6 +6,7 @@ import (
 	"io"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,9 +68,11 @@ var sizes = []struct {
 // series per minute, six aggregators), output=opentsdb likewise in the
 // default output format of run (without Kafka); output=metrictank encodes them as
 // the Kafka output would (each rollup series announced once, then 28-byte
-// points in MetricPointArray records) and drops the records.
+// points in MetricPointArray records) and drops the records; output=kafka-jsonl
+// builds the Kafka output's jsonl records (64 KiB each, per partition) and
+// drops them: run's work without the Kafka client's.
 func BenchmarkParseAggregate(b *testing.B) {
-	for _, out := range []string{"none", "jsonl", "opentsdb", "metrictank", "influx", "carbon"} {
+	for _, out := range []string{"none", "jsonl", "opentsdb", "metrictank", "kafka-jsonl", "influx", "carbon"} {
 		for _, sz := range sizes {
 			for _, procs := range []int{1, 2} {
 				b.Run(fmt.Sprintf("output=%s/series=%s/procs=%d", out, sz.name, procs), func(b *testing.B) {
@@ -115,7 +118,7 @@ func benchParseAggregate(b *testing.B, series, procs int, output string) {
 		cfg.Window.Archives = append(cfg.Window.Archives, ar)
 	}
 	var enc emit.Encoder = nullEncoder{}
-	if output != "none" && output != "metrictank" {
+	if output != "none" && output != "metrictank" && output != "kafka-jsonl" {
 		enc, _ = emit.NewEncoder(output, emit.Options{})
 	}
 	cfg.Encoder, cfg.Shards = enc, procs
@@ -124,12 +127,12 @@ func benchParseAggregate(b *testing.B, series, procs int, output string) {
 	var e *pipeline.Engine
 	var err error
 	var announced atomic.Int64 // metrictank MetricData records
-	if output == "metrictank" {
+	if output == "metrictank" || output == "kafka-jsonl" {
 		// The metrictank format is the Kafka output's own (MetricData,
-		// then MetricPointArray records per partition); its records
-		// are dropped here instead of produced.
+		// then MetricPointArray records per partition); its records,
+		// and kafka-jsonl's, are dropped here instead of produced.
 		var o *emit.KafkaOutput
-		o, err = emit.NewKafkaOutput(emit.KafkaConfig{Format: "metrictank", Topics: []string{"r1m", "r1h", "r1d"}, Partitions: 8,
+		o, err = emit.NewKafkaOutput(emit.KafkaConfig{Format: strings.TrimPrefix(output, "kafka-"), Topics: []string{"r1m", "r1h", "r1d"}, Partitions: 8,
 			Deliver: func(_ string, _ int32, v []byte) {
 				if v[0] != emit.MetricPointArray {
 					announced.Add(1)

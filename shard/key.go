@@ -92,8 +92,9 @@ func (b *KeyBuilder) Route(suffix []byte) uint64 {
 	}
 	mp, ls := b.prefixLen-b.tagsLen-1, len(suffix)
 	head, tail := b.metricHead, uint64(0)
+	first := loadPrefix(suffix)
 	if mp < 8 {
-		head |= loadPrefix(suffix) << (8 * mp)
+		head |= first << (8 * mp)
 	}
 	switch {
 	case mp+ls < 8: // no tail
@@ -103,7 +104,7 @@ func (b *KeyBuilder) Route(suffix []byte) uint64 {
 		// The suffix's bytes on top, the prefix's last below them; the
 		// prefix has enough, as the metric has eight. ls == 0 shifts
 		// the suffix out.
-		tail = b.metricTail>>(8*ls) | loadPrefix(suffix)<<(8*(8-ls))
+		tail = b.metricTail>>(8*ls) | first<<(8*(8-ls))
 	}
 	return mixRoute(b.tagsRoute, head, tail, mp+ls)
 }
@@ -113,6 +114,12 @@ func (b *KeyBuilder) Route(suffix []byte) uint64 {
 func loadPrefix(p []byte) uint64 {
 	if len(p) >= 8 {
 		return binary.LittleEndian.Uint64(p)
+	}
+	if cap(p) >= 8 {
+		// A short field name is usually followed by the rest of its
+		// line in the same array: one load, masked to len(p) bytes,
+		// instead of a loop of len(p) steps.
+		return binary.LittleEndian.Uint64(p[:8]) & (1<<(8*len(p)) - 1)
 	}
 	var v uint64
 	for i, c := range p {
