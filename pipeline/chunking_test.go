@@ -188,3 +188,36 @@ func FuzzChunking(f *testing.F) {
 		}
 	})
 }
+
+// TestFeedCountsNewlines: Feed takes the newlines it passed from the
+// line protocol decoder's own count instead of counting them again; the
+// two must agree on every input, whether the last line is malformed
+// (held back, or not when final), ends without a newline or in a CR, or
+// has quoted newlines, comments and blank lines before it.
+func TestFeedCountsNewlines(t *testing.T) {
+	cfg := testConfig(t, 1, 10*time.Second, "10s:sum")
+	e, err := New(cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	s := e.NewStream()
+	if _, ok := s.dec.(lineCounter); !ok {
+		t.Fatal("the line protocol decoder does not count lines: the test tests nothing")
+	}
+	pieces := []string{"m,h=a f=1 1700000000000000000", "m f=2", "bad line", "\n", "\n", "\r\n", "\r",
+		"# c", " ", "s=\"a\nb\"", "\"", "x=", ",", "=", "\\", "1i", "m,h=a s=\"q\nq\" 1700000000000000000"}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 20000 {
+		var b []byte
+		for n := rng.IntN(8); n > 0; n-- {
+			b = append(b, pieces[rng.IntN(len(pieces))]...)
+		}
+		final := i%2 == 0
+		before := s.baseLine
+		consumed := s.Feed(b, final)
+		if got, want := s.baseLine-before, bytes.Count(b[:consumed], []byte{'\n'}); got != want {
+			t.Fatalf("Feed(%q, final %v) consumed %d: counted %d newlines, want %d", b, final, consumed, got, want)
+		}
+	}
+}

@@ -242,7 +242,8 @@ func (s *Stream) feed(buf []byte, final bool, now int64, track bool) int {
 	// A malformed line is judged only once the next line shows it was not
 	// the last one.
 	var held fastparse.ParseError
-	hasHeld, heldStart := false, 0
+	hasHeld, heldStart, heldLine := false, 0, 0
+	lc, counts := d.(lineCounter)
 	for d.Next() {
 		if hasHeld {
 			s.malformed(&held)
@@ -250,6 +251,9 @@ func (s *Stream) feed(buf []byte, final bool, now int64, track bool) int {
 		}
 		if err := d.Err(); err != nil {
 			held, hasHeld, heldStart = *err, true, d.LineOffset()
+			if counts {
+				heldLine = lc.LineNumber()
+			}
 			continue
 		}
 		if len(d.Fields()) > cfg.MaxFieldsPerLine {
@@ -277,10 +281,37 @@ func (s *Stream) feed(buf []byte, final bool, now int64, track bool) int {
 	}
 	if track {
 		s.colBase = colBase
-		s.baseLine += bytes.Count(buf[:consumed], []byte{'\n'})
+		s.baseLine += newlines(buf, consumed, lc, counts, heldLine)
 		s.baseOffset += int64(consumed)
 	}
 	return consumed
+}
+
+// lineCounter is a decoder that counts the lines it passes (the line
+// protocol decoder does, for its errors' positions).
+type lineCounter interface {
+	// LineNumber is the current line's 1-based number in the buffer.
+	LineNumber() int
+	// Lines is how many lines were passed, a last one without a
+	// newline included.
+	Lines() int
+}
+
+// newlines returns the newlines in buf[:consumed] after the decoder has
+// gone through buf: consumed is len(buf), or the start of the line
+// numbered heldLine. A decoder that counts lines saves another pass over
+// the input (3 % of aggregate's CPU).
+func newlines(buf []byte, consumed int, lc lineCounter, counts bool, heldLine int) int {
+	switch {
+	case !counts:
+		return bytes.Count(buf[:consumed], []byte{'\n'})
+	case consumed < len(buf):
+		return heldLine - 1
+	case len(buf) > 0 && buf[len(buf)-1] != '\n':
+		return lc.Lines() - 1
+	default:
+		return lc.Lines()
+	}
 }
 
 func (s *Stream) malformed(e *fastparse.ParseError) {
