@@ -380,8 +380,10 @@ func TestRouteMatchesRouteHash(t *testing.T) {
 	}
 }
 
-// TestRouteHashIsStable: checkpoints place each series by RouteHash
-// (pipeline checks it on restore), so its values must not change.
+// TestRouteHashIsStable pins RouteHash's values so that changing them is
+// a decision: they decide how series spread over shards. A restore
+// recomputes each series' shard with the RouteHash of the binary doing
+// it, so old checkpoints do not depend on these values.
 func TestRouteHashIsStable(t *testing.T) {
 	for key, want := range map[string]uint64{
 		"":                                     0x572a4974ab79f6e6,
