@@ -76,9 +76,21 @@ func BenchmarkParseAggregate(b *testing.B) {
 		for _, sz := range sizes {
 			for _, procs := range []int{1, 2} {
 				b.Run(fmt.Sprintf("output=%s/series=%s/procs=%d", out, sz.name, procs), func(b *testing.B) {
-					benchParseAggregate(b, sz.series, procs, out)
+					benchParseAggregate(b, sz.series, procs, out, false)
 				})
 			}
+		}
+	}
+}
+
+// BenchmarkParseAggregateByTags is BenchmarkParseAggregate with series
+// routed to shards by tag set (pipeline.Config.RouteByTags).
+func BenchmarkParseAggregateByTags(b *testing.B) {
+	for _, out := range []string{"none", "jsonl"} {
+		for _, procs := range []int{1, 2} {
+			b.Run(fmt.Sprintf("output=%s/series=100k/procs=%d", out, procs), func(b *testing.B) {
+				benchParseAggregate(b, 100_000, procs, out, true)
+			})
 		}
 	}
 }
@@ -96,7 +108,7 @@ func (nullEncoder) AppendWindow(dst []byte, w *emit.Window, _ []byte, _ []uint64
 	return dst, len(w.Values)
 }
 
-func benchParseAggregate(b *testing.B, series, procs int, output string) {
+func benchParseAggregate(b *testing.B, series, procs int, output string, byTags bool) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 	g := gen.NewTelegraf(gen.Config{Hosts: (series + 89) / 90, Seed: 1})
 	hostsPer := make([][]int, procs)
@@ -121,7 +133,7 @@ func benchParseAggregate(b *testing.B, series, procs int, output string) {
 	if output != "none" && output != "metrictank" && output != "kafka-jsonl" {
 		enc, _ = emit.NewEncoder(output, emit.Options{})
 	}
-	cfg.Encoder, cfg.Shards = enc, procs
+	cfg.Encoder, cfg.Shards, cfg.RouteByTags = enc, procs, byTags
 	start := gen.DefaultStart
 	cfg.Now = func() time.Time { return start.Add(24 * time.Hour) }
 	var e *pipeline.Engine

@@ -398,6 +398,12 @@ func (w *shardWorker) restore(c *Checkpoint, i, n int) error {
 	// a sparse table (many series expired) or a hostile file costs pages
 	// only where indexes are.
 	trans := make([]shard.Paged[uint32], c.Shards)
+	// Series go where this engine routes them, whatever routed them
+	// when the checkpoint was written.
+	route := shard.RouteHash
+	if w.cfg.RouteByTags {
+		route = shard.RouteHashTags
+	}
 	secs := c.file.Sections
 	var total uint64
 	for k := range secs {
@@ -425,7 +431,7 @@ func (w *shardWorker) restore(c *Checkpoint, i, n int) error {
 				if *slot != 0 {
 					return fmt.Errorf("series index %d listed twice", idx)
 				}
-				if n > 1 && shard.ShardOf(shard.RouteHash(key), n) != i {
+				if n > 1 && shard.ShardOf(route(key), n) != i {
 					*slot = notMine
 					return nil
 				}

@@ -59,13 +59,36 @@ func feedChunks(t *testing.T, streams []*Stream, chunks [][]string, from, to int
 // checkpoint plus those after are the uninterrupted run's, none twice.
 func TestCheckpointResumeEqualsUninterrupted(t *testing.T) {
 	const nChunks = 12
+	type resumeCase struct {
+		seed             uint64
+		shardsA, shardsB int
+		cut              int
+		byTagsA, byTagsB bool // Config.RouteByTags before and after
+	}
+	var cases []resumeCase
 	for seed := uint64(1); seed <= 8; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 5))
 		shardsA, shardsB := 1+rng.IntN(3), 1+rng.IntN(4)
-		cut := 1 + rng.IntN(nChunks-1)
-		t.Run(fmt.Sprintf("seed=%d/shards=%d-%d/cut=%d", seed, shardsA, shardsB, cut), func(t *testing.T) {
+		cases = append(cases, resumeCase{seed, shardsA, shardsB, 1 + rng.IntN(nChunks-1), false, false})
+	}
+	// The routing may change across the restart: series must be placed
+	// by the restoring engine's routing, or a series would live in two
+	// shards.
+	for i, m := range [][2]bool{{true, true}, {true, false}, {false, true}} {
+		cases = append(cases, resumeCase{uint64(20 + i), 3, 2, 6, m[0], m[1]})
+	}
+	for _, tc := range cases {
+		seed, shardsA, shardsB, cut, byTagsA, byTagsB := tc.seed, tc.shardsA, tc.shardsB, tc.cut, tc.byTagsA, tc.byTagsB
+		rng := rand.New(rand.NewPCG(seed, 5))
+		if seed <= 8 {
+			rng.IntN(3) // the draws that made the case, so the input stays as it was
+			rng.IntN(4)
+			rng.IntN(nChunks - 1)
+		}
+		t.Run(fmt.Sprintf("seed=%d/shards=%d-%d/cut=%d/bytags=%v-%v", seed, shardsA, shardsB, cut, byTagsA, byTagsB), func(t *testing.T) {
 			cfg := testConfig(t, shardsA, 20*time.Second,
 				"10s:sum,count,min,max,first,last", "1m:sum,count,first,last", "5m:sum,count,min,max")
+			cfg.RouteByTags = byTagsA
 			cfg.Window.SeriesTTL = 90 * time.Second // expiry mid-run, idle ages in the checkpoint
 			base := int64(1700000000) * int64(time.Second)
 			var chunks [][]string
@@ -112,7 +135,7 @@ func TestCheckpointResumeEqualsUninterrupted(t *testing.T) {
 				t.Fatalf("checkpoint header: epoch %d shards %d partitions %d config %q", c.Epoch, c.Shards, len(c.Partitions), c.Config)
 			}
 			cfgB := cfg
-			cfgB.Shards = shardsB
+			cfgB.Shards, cfgB.RouteByTags = shardsB, byTagsB
 			var after bytes.Buffer
 			y, err := New(cfgB, &after)
 			if err != nil {

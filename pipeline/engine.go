@@ -22,6 +22,12 @@ type Config struct {
 	// Shards is the number of series shards, one goroutine each.
 	// Default: GOMAXPROCS.
 	Shards int
+	// RouteByTags sends series to shards by their tag set
+	// (shard.RouteHashTags) instead of by their whole key
+	// (shard.RouteHash): cheaper with more than one shard, even only
+	// where tag sets are many. Restores place series by the setting of
+	// the engine restoring, so it may change between runs.
+	RouteByTags bool
 	// MetricSeparator joins measurement and field into the metric name.
 	// Default "_" (as Telegraf's OpenTSDB output).
 	MetricSeparator string
@@ -55,7 +61,8 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MaxSeries bounds the live series (0: no bound): once a shard holds
 	// its share (MaxSeries/Shards, rounded up; series spread evenly by
-	// hash), points of series it does not know yet are counted as
+	// hash, or by tag set with RouteByTags, which may fill one shard's
+	// share early), points of series it does not know yet are counted as
 	// SeriesLimit and dropped, while known series keep working. Expired
 	// series free their place.
 	MaxSeries int
@@ -363,6 +370,18 @@ func (e *Engine) CountersInto(c *Counters) {
 		c.add(&w.pub)
 		w.mu.Unlock()
 	}
+}
+
+// ShardSeries appends the live series of each shard to dst, as of each
+// shard's last batch: how evenly the routing spreads them (each shard
+// holds at most its share of MaxSeries).
+func (e *Engine) ShardSeries(dst []uint64) []uint64 {
+	for _, w := range e.shards {
+		w.mu.Lock()
+		dst = append(dst, w.pub.Series)
+		w.mu.Unlock()
+	}
+	return dst
 }
 
 // MemoryBytes estimates the state held by all shards (tables + windows).

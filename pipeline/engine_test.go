@@ -505,3 +505,67 @@ func TestDefaultBatchPoints(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteByTags: routing by tag set gives the output routing by series
+// gives, with the same series whichever way its lines split measurement
+// and field, and keeps every series of one tag set in one shard.
+func TestRouteByTags(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	text, _, _ := randomInput(rng, 3000, int64(1700000000)*int64(time.Second), "h")
+	// One series written two ways (metric cpu_usage_value, tag host=s)
+	// and a tag set with many series.
+	text += "cpu,host=s usage_value=1 1700000001000000000\n" +
+		"cpu_usage,host=s value=2 1700000002000000000\n" +
+		"cpu,host=s usage_idle=3,usage_user=4,usage_system=5 1700000003000000000\n" +
+		"mem,host=s used=6,free=7 1700000004000000000\n"
+	run := func(shards int, byTags bool) ([]string, *Engine) {
+		cfg := testConfig(t, shards, 10*time.Second, "10s:sum,count,first,last", "1m:sum,max")
+		cfg.RouteByTags = byTags
+		var out bytes.Buffer
+		e, err := New(cfg, &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.NewStream().ReadFrom(strings.NewReader(text)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return sortedLines(&out), e
+	}
+	want, one := run(1, false)
+	for _, byTags := range []bool{false, true} {
+		got, e := run(4, byTags)
+		if !slices.Equal(got, want) {
+			t.Fatalf("4 shards, by tags %v: output differs from one shard's:\n%s", byTags, firstLines(diffLines(got, want), 20))
+		}
+		if s, w := e.Counters().Series, one.Counters().Series; s != w {
+			t.Fatalf("4 shards, by tags %v: %d series, one shard has %d", byTags, s, w)
+		}
+		var sum uint64
+		for _, n := range e.ShardSeries(nil) {
+			sum += n
+		}
+		if sum != e.Counters().Series {
+			t.Fatalf("ShardSeries sum to %d, Series is %d", sum, e.Counters().Series)
+		}
+		if !byTags {
+			continue
+		}
+		// Closed engine: its shard goroutines have ended.
+		shardOf := map[string]int{}
+		for i, w := range e.shards {
+			for _, key := range w.table.All() {
+				tags := string(key[:bytes.IndexByte(key, 0x01)])
+				if j, ok := shardOf[tags]; ok && j != i {
+					t.Fatalf("tag set %q in shards %d and %d", tags, j, i)
+				}
+				shardOf[tags] = i
+			}
+		}
+		if len(shardOf) < 10 {
+			t.Fatalf("only %d tag sets: the test tests little", len(shardOf))
+		}
+	}
+}

@@ -342,6 +342,9 @@ func (s *Stream) line(d fastparse.Decoder, maxTime int64) {
 	t := d.Time()
 	fields := d.Fields()
 	verdict := lineUndecided
+	// With RouteByTags, every point of a line with tags goes to the
+	// shard of its tag set, computed at the first.
+	shards, byTags, lineShard := len(s.batches), s.e.cfg.RouteByTags, -1
 	for i := range fields {
 		f := &fields[i]
 		v, ok := f.Number()
@@ -395,8 +398,17 @@ func (s *Stream) line(d fastparse.Decoder, maxTime int64) {
 			continue
 		}
 		si := 0
-		if len(s.batches) > 1 {
-			si = shard.ShardOf(s.keys.Route(f.Key), len(s.batches))
+		switch {
+		case shards == 1:
+		case !byTags:
+			si = shard.ShardOf(s.keys.Route(f.Key), shards)
+		case lineShard >= 0:
+			si = lineShard
+		default:
+			si = shard.ShardOf(s.keys.RouteTags(f.Key), shards)
+			if s.keys.HasTags() {
+				lineShard = si
+			}
 		}
 		b := s.batches[si]
 		b.AddLine(s.lines, s.keys.Prefix(), f.Key, t, v)

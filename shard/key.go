@@ -74,6 +74,22 @@ func (b *KeyBuilder) SetMetricPrefix(parts ...[]byte) {
 // until the next Begin.
 func (b *KeyBuilder) Prefix() []byte { return b.buf[:b.prefixLen:b.prefixLen] }
 
+// HasTags reports whether the key has a tag part.
+func (b *KeyBuilder) HasTags() bool { return b.tagsLen > 0 }
+
+// RouteTags returns the route hash (see RouteHashTags) of the key
+// Prefix+suffix: the tag part's hash, once per line, when the key has
+// tags, so that a line's points all go to one shard; else Route's.
+func (b *KeyBuilder) RouteTags(suffix []byte) uint64 {
+	if b.tagsLen == 0 {
+		return b.Route(suffix)
+	}
+	if !b.routeOK {
+		b.Route(suffix) // computes tagsRoute for the line
+	}
+	return b.tagsRoute
+}
+
 // Route returns the route hash (see RouteHash) of the key Prefix+suffix,
 // for picking its shard, without building the key. The tag part is hashed
 // once per line, and the metric's first and last eight bytes are put
@@ -142,6 +158,20 @@ func RouteHash(key []byte) uint64 {
 		return routeMetric(xxhash.Sum64(nil), key)
 	}
 	return routeMetric(xxhash.Sum64(key[:i]), key[i+1:])
+}
+
+// RouteHashTags is RouteHash by tag set: the xxhash64 of the tag part
+// alone for a key with tags, RouteHash for one without. Every series of
+// one tag set (the fields of a line, and other measurements with the same
+// tags) goes to one shard, which saves routing each point and copying a
+// line's key prefix into several batches, but spreads series only as
+// well as their tag sets do. Like RouteHash, it is a function of the key
+// bytes alone.
+func RouteHashTags(key []byte) uint64 {
+	if i := bytes.IndexByte(key, metricSep); i > 0 {
+		return xxhash.Sum64(key[:i])
+	}
+	return RouteHash(key)
 }
 
 func routeMetric(tags uint64, metric []byte) uint64 {

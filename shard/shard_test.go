@@ -371,11 +371,38 @@ func TestRouteMatchesRouteHash(t *testing.T) {
 			// it, up to 8, must not change the route.
 			n := rng.IntN(20)
 			suffix := text(n + rng.IntN(9))[:n]
+			var byTags uint64
+			if f%2 == 0 { // first on its line, or after Route
+				byTags = b.RouteTags(suffix)
+			}
 			route := b.Route(suffix)
+			if f%2 == 1 {
+				byTags = b.RouteTags(suffix)
+			}
 			key := append(b.Prefix(), suffix...)
 			if want := RouteHash(key); route != want {
 				t.Fatalf("Route of %q = %x, RouteHash %x", key, route, want)
 			}
+			if want := RouteHashTags(key); byTags != want {
+				t.Fatalf("RouteTags of %q = %x, RouteHashTags %x", key, byTags, want)
+			}
+		}
+	}
+}
+
+// TestRouteHashTags: keys with one tag set share a route whatever their
+// metric, and keys without tags route as RouteHash routes them.
+func TestRouteHashTags(t *testing.T) {
+	a := RouteHashTags([]byte("host\x00a\x00\x01cpu_usage_idle"))
+	if b := RouteHashTags([]byte("host\x00a\x00\x01mem_used")); a != b {
+		t.Errorf("one tag set, two routes: %x %x", a, b)
+	}
+	if b := RouteHashTags([]byte("host\x00b\x00\x01cpu_usage_idle")); a == b {
+		t.Errorf("two tag sets, one route %x", a)
+	}
+	for _, k := range []string{"\x01cpu_usage_idle", "\x01m", "", "no separator"} {
+		if got, want := RouteHashTags([]byte(k)), RouteHash([]byte(k)); got != want {
+			t.Errorf("RouteHashTags(%q) = %x, want RouteHash's %x", k, got, want)
 		}
 	}
 }

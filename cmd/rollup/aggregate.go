@@ -29,6 +29,7 @@ type aggregateCmd struct {
 	InfluxStepTag             string        `name:"influx-step-tag" help:"With --output-format influx: the tag that carries the archive step (e.g. step=1m)." default:"step" env:"ROLLUP_INFLUX_STEP_TAG"`
 	CarbonNoStep              bool          `name:"carbon-no-step" help:"With --output-format carbon: leave the step out of the path (<metric>.<aggregator>), e.g. when each archive goes to its own Graphite." env:"ROLLUP_CARBON_NO_STEP"`
 	Shards                    int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`
+	RouteBy                   string        `name:"route-by" help:"How series are spread over shards: series (by each series' whole key: an even spread whatever the tags) or tags (by tag set: a line's points stay together, about 10 % more points per second on two shards with Telegraf data, but every series of one tag set lands in one shard, and --max-series is enforced per shard as its share). Only matters with more than one shard; a restore places series by the current setting." default:"series" enum:"series,tags" env:"ROLLUP_ROUTE_BY"`
 	SeriesTTL                 time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
 	MaxSeries                 int           `help:"Most live series; points of new series beyond it are counted and dropped (0: no limit)." default:"0" env:"ROLLUP_MAX_SERIES"`
 	MaxFieldsPerLine          int           `name:"max-fields-per-line" help:"A line with more fields is skipped and counted (rollup_lines_malformed_total{reason=\"too_many_fields\"}): one line must not create unbounded series." default:"1000" env:"ROLLUP_MAX_FIELDS_PER_LINE"`
@@ -75,6 +76,7 @@ func (a *aggregateCmd) config() (pipeline.Config, error) {
 		return cfg, errors.New("--max-future must be positive")
 	}
 	cfg.Shards = a.Shards
+	cfg.RouteByTags = a.RouteBy == "tags"
 	cfg.MaxSeries = a.MaxSeries
 	cfg.MaxFieldsPerLine = a.MaxFieldsPerLine
 	enc, err := emit.NewEncoder(a.OutputFormat, emit.Options{InfluxStepTag: a.InfluxStepTag, CarbonNoStep: a.CarbonNoStep})

@@ -71,6 +71,28 @@ func TestAggregateGolden(t *testing.T) {
 	}
 }
 
+// TestAggregateRouteBy: both routings over several shards give the golden
+// output, and an unknown routing is refused.
+func TestAggregateRouteBy(t *testing.T) {
+	want, err := os.ReadFile("../../pipeline/testdata/basic.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, by := range []string{"series", "tags"} {
+		code, out, errOut := runCLI(t, "", "aggregate", "--archive", "10s:sum,count,min,max,first,last,avg", "--archive", "30s:sum,count,first,last",
+			"--lateness", "5s", "--max-future", "876000h", "--shards", "3", "--route-by", by, "../../pipeline/testdata/basic.lp")
+		if code != 0 {
+			t.Fatalf("--route-by %s: exit %d: %s", by, code, errOut)
+		}
+		if got := sortedLines(out); !slices.Equal(got, sortedLines(string(want))) {
+			t.Fatalf("--route-by %s: output differs from golden:\n%s", by, out)
+		}
+	}
+	if code, _, errOut := runCLI(t, "", "aggregate", "--route-by", "host", "../../pipeline/testdata/basic.lp"); code == 0 || !strings.Contains(errOut, "--route-by") {
+		t.Fatalf("--route-by host: exit %d, %s", code, errOut)
+	}
+}
+
 // TestAggregateFilesFormOneStream: the watermark carries across files, and
 // an unterminated last line of one file does not run into the next.
 func TestAggregateFilesFormOneStream(t *testing.T) {

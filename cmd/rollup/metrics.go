@@ -148,6 +148,10 @@ func (s *service) writeMetrics(w *pipeline.PromWriter) {
 	w.SampleUint("rollup_late_points_total", c.Late)
 	w.Family("rollup_series", "Live series.", "gauge")
 	w.SampleUint("rollup_series", c.Series)
+	w.Family("rollup_shard_series", "Live series per shard: how evenly --route-by spreads them (a shard refuses new series beyond its share of --max-series).", "gauge")
+	for i, n := range s.engine.ShardSeries(nil) {
+		w.SampleUint("rollup_shard_series", n, "shard", strconv.Itoa(i))
+	}
 	w.Family("rollup_open_windows", "Open windows of the finest archive, summed over shards.", "gauge")
 	w.SampleUint("rollup_open_windows", c.OpenWindows)
 	w.Family("rollup_rollups_total", "Rollups encoded for output.", "counter")

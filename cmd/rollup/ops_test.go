@@ -690,3 +690,42 @@ func TestArchiveListSeparator(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteByTagsShardSeries: run's --route-by reaches the engine, and
+// rollup_shard_series shows the spread: one line's twenty series share
+// one shard by tags, and are spread by series.
+func TestRouteByTagsShardSeries(t *testing.T) {
+	var line strings.Builder
+	line.WriteString("cpu,host=a ")
+	for i := range 20 {
+		if i > 0 {
+			line.WriteByte(',')
+		}
+		fmt.Fprintf(&line, "f%d=%d", i, i)
+	}
+	line.WriteString(" 1700000000000000000\n")
+	for _, by := range []string{"series", "tags"} {
+		addrs := kfakeAddrs(t, kfake.SeedTopics(1, "in", "rollups"))
+		svc, stop := serveUntil(t, "--brokers", addrs[0], "--topic", "in", "--archive", "1m:sum", "--metrics-listen", "",
+			"--metadata-interval", "200ms", "--shards", "2", "--route-by", by)
+		produce(t, addrs, "in", &kgo.Record{Value: []byte(line.String())})
+		var body string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			rec := httptest.NewRecorder()
+			svc.handler(false, "").ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+			if body = rec.Body.String(); strings.Contains(body, "\nrollup_series 20\n") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("--route-by %s: 20 series never arrived:\n%s", by, body)
+			}
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		together := strings.Contains(body, "\nrollup_shard_series{shard=\"0\"} 20\n") || strings.Contains(body, "\nrollup_shard_series{shard=\"1\"} 20\n")
+		if together != (by == "tags") {
+			t.Errorf("--route-by %s: one shard has all 20 series: %v\n%s", by, together, body)
+		}
+	}
+}

@@ -62,6 +62,7 @@ type runCmd struct {
 	MetricSeparator           string        `help:"Joins measurement and field into the metric name." default:"_" env:"ROLLUP_METRIC_SEPARATOR"`
 	SeriesTTL                 time.Duration `help:"Forget a series after this long without points (0: the coarsest step; negative: never)." default:"0s" env:"ROLLUP_SERIES_TTL"`
 	Shards                    int           `help:"Series shards, one goroutine each (default: GOMAXPROCS)." default:"0" env:"ROLLUP_SHARDS"`
+	RouteBy                   string        `name:"route-by" help:"How series are spread over shards: series (by each series' whole key: an even spread whatever the tags) or tags (by tag set: a line's points stay together, about 10 % more points per second on two shards with Telegraf data, but every series of one tag set lands in one shard, and --max-series is enforced per shard as its share). Only matters with more than one shard; a restore places series by the current setting." default:"series" enum:"series,tags" env:"ROLLUP_ROUTE_BY"`
 	MaxSeries                 int           `help:"Most live series (about 300 bytes each plus 64 per open window); points of new series beyond it are counted (rollup_points_dropped_total{reason=\"series_limit\"}) and dropped, known series keep working. 0: no limit." default:"10000000" env:"ROLLUP_MAX_SERIES"`
 	MaxFieldsPerLine          int           `name:"max-fields-per-line" help:"A line with more fields is skipped and counted (rollup_lines_malformed_total{reason=\"too_many_fields\"}): one line must not create unbounded series." default:"1000" env:"ROLLUP_MAX_FIELDS_PER_LINE"`
 	Parsers                   int           `help:"Parser goroutines, each reading a fixed group of partitions (default: GOMAXPROCS)." default:"0" env:"ROLLUP_PARSERS"`
@@ -245,6 +246,7 @@ func (r *runCmd) config(log *slog.Logger) (*runConfig, error) {
 		}
 	}
 	cfg.Shards = r.Shards
+	cfg.RouteByTags = r.RouteBy == "tags"
 	cfg.MaxSeries = r.MaxSeries
 	cfg.MaxFieldsPerLine = r.MaxFieldsPerLine
 	if err := cfg.Validate(); err != nil {
