@@ -24,9 +24,10 @@ type Config struct {
 	Shards int
 	// RouteByTags sends series to shards by their tag set
 	// (shard.RouteHashTags) instead of by their whole key
-	// (shard.RouteHash): cheaper with more than one shard, even only
-	// where tag sets are many. Restores place series by the setting of
-	// the engine restoring, so it may change between runs.
+	// (shard.RouteHash): a line is routed once, not per point, but the
+	// spread is only as even as the tag sets are many. Restores place
+	// series by the setting of the engine restoring, so it may change
+	// between runs.
 	RouteByTags bool
 	// MetricSeparator joins measurement and field into the metric name.
 	// Default "_" (as Telegraf's OpenTSDB output).
