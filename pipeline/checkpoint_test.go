@@ -61,6 +61,7 @@ func TestCheckpointResumeEqualsUninterrupted(t *testing.T) {
 	const nChunks = 12
 	type resumeCase struct {
 		seed             uint64
+		rng              *rand.Rand // for the input, after the draws that made the case
 		shardsA, shardsB int
 		cut              int
 		byTagsA, byTagsB bool // Config.RouteByTags before and after
@@ -69,22 +70,17 @@ func TestCheckpointResumeEqualsUninterrupted(t *testing.T) {
 	for seed := uint64(1); seed <= 8; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 5))
 		shardsA, shardsB := 1+rng.IntN(3), 1+rng.IntN(4)
-		cases = append(cases, resumeCase{seed, shardsA, shardsB, 1 + rng.IntN(nChunks-1), false, false})
+		cases = append(cases, resumeCase{seed, rng, shardsA, shardsB, 1 + rng.IntN(nChunks-1), false, false})
 	}
 	// The routing may change across the restart: series must be placed
 	// by the restoring engine's routing, or a series would live in two
 	// shards.
 	for i, m := range [][2]bool{{true, true}, {true, false}, {false, true}} {
-		cases = append(cases, resumeCase{uint64(20 + i), 3, 2, 6, m[0], m[1]})
+		seed := uint64(20 + i)
+		cases = append(cases, resumeCase{seed, rand.New(rand.NewPCG(seed, 5)), 3, 2, 6, m[0], m[1]})
 	}
 	for _, tc := range cases {
-		seed, shardsA, shardsB, cut, byTagsA, byTagsB := tc.seed, tc.shardsA, tc.shardsB, tc.cut, tc.byTagsA, tc.byTagsB
-		rng := rand.New(rand.NewPCG(seed, 5))
-		if seed <= 8 {
-			rng.IntN(3) // the draws that made the case, so the input stays as it was
-			rng.IntN(4)
-			rng.IntN(nChunks - 1)
-		}
+		seed, rng, shardsA, shardsB, cut, byTagsA, byTagsB := tc.seed, tc.rng, tc.shardsA, tc.shardsB, tc.cut, tc.byTagsA, tc.byTagsB
 		t.Run(fmt.Sprintf("seed=%d/shards=%d-%d/cut=%d/bytags=%v-%v", seed, shardsA, shardsB, cut, byTagsA, byTagsB), func(t *testing.T) {
 			cfg := testConfig(t, shardsA, 20*time.Second,
 				"10s:sum,count,min,max,first,last", "1m:sum,count,first,last", "5m:sum,count,min,max")
